@@ -1,0 +1,1 @@
+"""Example workloads: real training runs that use the probe (they need torch)."""

@@ -1,0 +1,5 @@
+import sys
+
+from grokwatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,190 @@
+"""The client side of the daemon's protocol (CLI commands, TUI, benches).
+
+Two pieces, both speaking only :mod:`grokwatch.wire`:
+
+* :func:`request` sends one request to the daemon's API ROUTER and returns the
+  reply map (or raises :class:`DaemonUnavailable` after a bounded wait).
+* :class:`CloneClient` is the zguide *clone* pattern: subscribe to the PUB
+  stream first, then take a snapshot, drop updates already covered by it,
+  and take a fresh snapshot on a sequence gap or when the heartbeat stops.
+
+Message shapes (maps; see also the wire module's docstring):
+
+``RunSummary``  run, sid, host, pid, config, modulus, start, state
+                ("live" | "finished" | "lost"), step, last_t, phase,
+                onset_step (int | None), last {name: value}, rate (records/s),
+                counters {frames, records, rejected, dropped, gaps,
+                duplicates, errors}
+``Series``      {name: {"steps": [int], "values": [float]}}
+``Arrays``      {name: {"step": int, "arr": packed array}}
+``Alert``       run, step, time (RFC 3339), t (unix), kind, status
+                ("firing" | "resolved"), fingerprint, summary, evidence {},
+                labels {}
+``HookEvent``   time, t, rule, alert_kind, run, fingerprint, status,
+                result ("ok" | "failed" | "timeout" | "dropped"), rc,
+                attempts, duration, detail
+
+Requests and replies:
+
+``snapshot``  -> seq (the last update seq it covers), runs [RunSummary +
+                 series (tails) + spectra + points], alerts [Alert, newest
+                 last], hooks [HookEvent]
+``runs``      -> runs [RunSummary]
+``status``    -> status {rates, queue depths, drops, rejects by reason, ...}
+``export``    (run, metric=None) -> rows [{step, t, name, value}]
+``alerts``    (run=glob, kind=None) -> alerts [Alert]
+``ping``      -> {}
+
+Every reply has ``ok``; a failed one has ``error`` (one line).
+
+Updates on PUB, two frames ``[topic, map]``; each map has ``seq``:
+
+``run``    run (RunSummary), series (new points only), spectra, points (changed)
+``alert``  alert (Alert)
+``hook``   hook (HookEvent)
+``hugz``   heartbeat: ``seq`` is the latest seq sent, not a new one
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import zmq
+
+from grokwatch import wire
+
+HEARTBEAT_TIMEOUT = 3.0  # seconds without any update or hugz -> re-snapshot
+
+
+class DaemonUnavailable(ConnectionError):
+    """No daemon answered at the endpoint within the timeout."""
+
+
+def request(endpoint: str = wire.DEFAULT_API, op: str = "ping", *, timeout: float = 5.0,
+            ctx: zmq.Context | None = None, **args: Any) -> dict:
+    """Send one request and return the reply map; raise on no answer or a refusal."""
+    ctx = ctx or zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.IMMEDIATE, 1)
+    try:
+        sock.connect(endpoint)
+        rid = uuid.uuid4().hex[:12]
+        payload = wire.encode_msg({"op": op, "id": rid, **args})
+        deadline = time.monotonic() + timeout
+        sent = False
+        while (left := deadline - time.monotonic()) > 0:
+            if not sent:
+                # IMMEDIATE: nothing queues until the connection is up, so a
+                # send to an absent daemon fails here instead of lingering.
+                try:
+                    sock.send(payload, zmq.NOBLOCK)
+                    sent = True
+                except zmq.Again:
+                    time.sleep(0.01)
+                    continue
+            if sock.poll(min(left, 0.05) * 1000):
+                reply = wire.decode_msg(sock.recv())
+                if reply.get("id") not in (None, rid):
+                    continue  # a late reply to an earlier request
+                if not reply.get("ok", False):
+                    raise RuntimeError(reply.get("error", "request refused"))
+                return reply
+        raise DaemonUnavailable(f"no daemon answered at {endpoint} within {timeout:g} s")
+    finally:
+        sock.close(0)
+
+
+class CloneClient:
+    """Snapshot + update stream with gap detection (zguide clone pattern).
+
+    Call :meth:`poll` from one thread; it yields ``(kind, msg)`` tuples where
+    kind is ``"snapshot"`` (a full reply from the ``snapshot`` request: replace
+    all state), ``"run"``, ``"alert"``, ``"hook"`` or ``"disconnected"``.
+    It reconnects and re-snapshots by itself.
+    """
+
+    def __init__(self, api: str = wire.DEFAULT_API, pub: str = wire.DEFAULT_PUB, *,
+                 ctx: zmq.Context | None = None, heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
+                 snapshot_timeout: float = 5.0) -> None:
+        self.api, self.pub = api, pub
+        self.ctx = ctx or zmq.Context.instance()
+        self.heartbeat_timeout = heartbeat_timeout
+        self.snapshot_timeout = snapshot_timeout
+        self.seq = -1  # last applied update seq; -1 = need a snapshot
+        self.connected = False
+        self.resnapshots = 0
+        self._last_heard = 0.0
+        self._sub = self.ctx.socket(zmq.SUB)
+        self._sub.setsockopt(zmq.LINGER, 0)
+        self._sub.setsockopt(zmq.RCVHWM, 100_000)
+        self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self._sub.connect(pub)
+
+    def close(self) -> None:
+        """Close the subscription socket."""
+        self._sub.close(0)
+
+    def _snapshot(self) -> dict | None:
+        try:
+            snap = request(self.api, "snapshot", timeout=self.snapshot_timeout, ctx=self.ctx)
+        except (DaemonUnavailable, RuntimeError, wire.WireError):
+            return None
+        self.seq = int(snap.get("seq", 0))
+        self._last_heard = time.monotonic()
+        self.resnapshots += 1
+        return snap
+
+    def poll(self, timeout: float = 0.1, max_msgs: int = 10_000) -> Iterator[tuple[str, dict]]:
+        """Yield what arrived within ``timeout`` seconds (snapshot first when needed)."""
+        if self.seq < 0:
+            snap = self._snapshot()
+            if snap is None:
+                if self.connected:
+                    self.connected = False
+                    yield "disconnected", {}
+                return
+            self.connected = True
+            yield "snapshot", snap
+        n = 0
+        if not self._sub.poll(timeout * 1000):
+            if time.monotonic() - self._last_heard > self.heartbeat_timeout:
+                self.seq = -1  # silence: the daemon may have restarted
+                self.connected = False
+                yield "disconnected", {}
+            return
+        while n < max_msgs:
+            try:
+                topic, payload = self._sub.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            except ValueError:
+                continue  # not two frames: ignore
+            n += 1
+            try:
+                msg = wire.decode_msg(payload)
+            except wire.WireError:
+                continue
+            self._last_heard = time.monotonic()
+            seq = msg.get("seq")
+            if not isinstance(seq, int):
+                continue
+            if topic == b"hugz":
+                if seq > self.seq:  # missed updates, or a restarted daemon
+                    self.seq = -1
+                elif seq < self.seq:
+                    self.seq = -1  # seq went backwards: new daemon
+                if self.seq < 0:
+                    return
+                continue
+            if seq <= self.seq:
+                continue  # covered by the snapshot
+            if seq != self.seq + 1:
+                self.seq = -1  # gap: re-snapshot on the next poll
+                return
+            self.seq = seq
+            kind = topic.decode("ascii", "replace")
+            yield kind, msg

@@ -1,0 +1,402 @@
+"""The wire: the one contract between probe, daemon and clients.
+
+Everything that crosses a socket is a msgpack map built and checked here.
+Three conversations use it:
+
+* **probe -> daemon (ingest).** A *frame* carries one run's records::
+
+      {"v": 1, "run": str, "sid": int, "recs": [record, ...],
+       "dropped": int, "errors": int}
+
+  ``sid`` names one probe session (one ``Probe`` object in one process); a
+  run restarted under the same name gets a new ``sid``, and ``seq`` counts
+  from 1 again within it. ``dropped`` and ``errors`` are the probe's
+  cumulative counts of records it had to drop (buffer overflow) and of its
+  own internal errors. A *record* is a map with ``k`` (kind), ``seq`` (per
+  session, strictly increasing) and ``t`` (unix time), plus by kind:
+
+  ``hello``    host, pid, config (map), start (unix time), modulus (int|None)
+  ``scalars``  step, vals {name: float}
+  ``spectrum`` step, name, arr (1-D array)
+  ``points``   step, name, arr (N x 2 array)
+  ``bye``      (nothing more)
+
+  Arrays travel as ``{"dt": "<f4", "sh": [..], "b": raw little-endian bytes}``.
+
+* **daemon -> probe (acks).** ``{"v": 1, "op": "ack", "run", "sid", "seq"}``:
+  the highest ``seq`` of that session committed to the store.
+
+* **daemon <-> clients.** Requests ``{"v": 1, "op": ..., ...}`` on the
+  daemon's ROUTER and replies ``{"v": 1, "op": ..., "ok": bool, ...}``;
+  updates on its PUB socket as two frames ``[topic, msgpack map]`` whose map
+  carries a global, strictly increasing ``seq`` (the zguide clone pattern).
+  See :data:`CLIENT_OPS` and :data:`UPDATE_TOPICS`.
+
+``decode_frame`` treats every input as hostile and raises only
+:class:`WireError`, whose ``reason`` is one of :data:`REASONS`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import numpy as np
+
+VERSION = 1
+DEFAULT_MAX_FRAME = 1 << 20  # 1 MiB: frames from probes
+CLIENT_MAX_MSG = 256 << 20  # replies to clients (snapshots) may be large
+
+DEFAULT_INGEST = "tcp://127.0.0.1:7710"
+DEFAULT_PUB = "tcp://127.0.0.1:7711"
+DEFAULT_API = "tcp://127.0.0.1:7712"
+ENDPOINT_ENV = "GROKWATCH_ENDPOINT"
+
+KINDS = ("hello", "scalars", "spectrum", "points", "bye")
+
+# Array dtypes a probe may send; anything else (objects, big-endian) is refused.
+DTYPES = {"<f4": np.float32, "<f8": np.float64, "<i4": np.int32, "<i8": np.int64}
+
+MAX_RUN_LEN = 128
+MAX_NAME_LEN = 128
+MAX_RECORDS = 10_000  # per frame
+MAX_SCALARS = 4_096  # per scalars record
+MAX_ARRAY_ELEMS = 1 << 18  # 262,144 elements (1 MiB of float32)
+MAX_NDIM = 2
+MAX_CONFIG_BYTES = 64 << 10
+MAX_DEPTH = 8  # nesting in config maps
+
+REASONS = (
+    "oversized",  # frame larger than the cap
+    "malformed",  # not msgpack, truncated, or msgpack's own limits hit
+    "version",  # missing or unknown schema version
+    "schema",  # wrong type or missing field
+    "run_id",  # run id not a short printable string
+    "kind",  # unknown record kind
+    "seq",  # seq not a positive int, or not increasing within the frame
+    "array",  # bad dtype, shape or byte length
+    "too_large",  # too many records, scalars, elements, or too deep
+)
+
+CLIENT_OPS = ("snapshot", "runs", "status", "export", "alerts", "ping")
+UPDATE_TOPICS = (b"run", b"alert", b"hook", b"hugz")
+
+
+class WireError(ValueError):
+    """A frame or message was refused. ``reason`` is one of :data:`REASONS`."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        assert reason in REASONS, reason
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass
+class Record:
+    """One decoded record. Fields not used by a kind keep their defaults."""
+
+    kind: str
+    seq: int
+    t: float
+    step: int | None = None
+    vals: dict[str, float] = field(default_factory=dict)
+    nonfinite: tuple[str, ...] = ()  # names in ``vals`` that are NaN or +-Inf
+    name: str | None = None
+    arr: np.ndarray | None = None
+    hello: dict[str, Any] = field(default_factory=dict)  # host, pid, config, start, modulus
+
+
+@dataclass
+class Frame:
+    """One decoded probe frame."""
+
+    run: str
+    sid: int
+    recs: list[Record]
+    dropped: int = 0
+    errors: int = 0
+
+
+def hello(seq: int, *, host: str, pid: int, config: dict | None = None,
+          start: float | None = None, modulus: int | None = None,
+          t: float | None = None) -> dict:
+    """Build a ``hello`` record (a plain dict ready for :func:`encode_frame`)."""
+    now = time.time() if t is None else t
+    return {"k": "hello", "seq": seq, "t": now, "host": host, "pid": pid,
+            "config": dict(config or {}), "start": now if start is None else start,
+            "modulus": modulus}
+
+
+def scalars(seq: int, step: int, vals: dict[str, float], t: float | None = None) -> dict:
+    """Build a ``scalars`` record; values must already be Python floats."""
+    return {"k": "scalars", "seq": seq, "t": time.time() if t is None else t,
+            "step": step, "vals": vals}
+
+
+def spectrum(seq: int, step: int, name: str, arr: np.ndarray, t: float | None = None) -> dict:
+    """Build a ``spectrum`` record for a 1-D array."""
+    return {"k": "spectrum", "seq": seq, "t": time.time() if t is None else t,
+            "step": step, "name": name, "arr": pack_array(arr)}
+
+
+def points(seq: int, step: int, name: str, arr: np.ndarray, t: float | None = None) -> dict:
+    """Build a ``points`` record for an N x 2 array."""
+    return {"k": "points", "seq": seq, "t": time.time() if t is None else t,
+            "step": step, "name": name, "arr": pack_array(arr)}
+
+
+def bye(seq: int, t: float | None = None) -> dict:
+    """Build a ``bye`` record: the run ended cleanly."""
+    return {"k": "bye", "seq": seq, "t": time.time() if t is None else t}
+
+
+def pack_array(arr: np.ndarray) -> dict:
+    """An array as little-endian raw bytes plus dtype and shape."""
+    a = np.asarray(arr)
+    if a.dtype.kind == "f":
+        a = a.astype("<f8" if a.dtype.itemsize == 8 else "<f4", copy=False)
+    elif a.dtype.kind in "iub":
+        a = a.astype("<i8" if a.dtype.itemsize == 8 else "<i4", copy=False)
+    else:
+        raise TypeError(f"cannot send arrays of dtype {a.dtype}")
+    a = np.ascontiguousarray(a)
+    return {"dt": a.dtype.str, "sh": list(a.shape), "b": a.tobytes()}
+
+
+def unpack_array(obj: Any, *, ndim: int | None = None) -> np.ndarray:
+    """Inverse of :func:`pack_array`, checking dtype, shape and byte length."""
+    if not isinstance(obj, dict):
+        raise WireError("array", "array is not a map")
+    dt, sh, b = obj.get("dt"), obj.get("sh"), obj.get("b")
+    if dt not in DTYPES:
+        raise WireError("array", f"dtype {dt!r} not allowed")
+    if not isinstance(sh, list) or not all(type(d) is int and d >= 0 for d in sh):
+        raise WireError("array", "shape must be a list of non-negative ints")
+    if len(sh) > MAX_NDIM or (ndim is not None and len(sh) != ndim):
+        raise WireError("array", f"expected {ndim} dimensions, got {len(sh)}")
+    if not isinstance(b, bytes):
+        raise WireError("array", "data is not bytes")
+    n = math.prod(sh)
+    if n > MAX_ARRAY_ELEMS:
+        raise WireError("too_large", f"array of {n} elements")
+    dtype = np.dtype(DTYPES[dt]).newbyteorder("<")
+    if len(b) != n * dtype.itemsize:
+        raise WireError("array", f"{len(b)} bytes for shape {sh} of {dt}")
+    return np.frombuffer(b, dtype=dtype).reshape(sh)
+
+
+# ---------------------------------------------------------------- frames
+
+
+def encode_frame(run: str, sid: int, recs: list[dict], *, dropped: int = 0,
+                 errors: int = 0) -> bytes:
+    """Pack one probe frame. ``recs`` are dicts built by the record helpers."""
+    return msgpack.packb({"v": VERSION, "run": run, "sid": sid, "recs": recs,
+                          "dropped": dropped, "errors": errors}, use_bin_type=True)
+
+
+def _unpack(data: bytes, max_size: int) -> Any:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise WireError("malformed", "not bytes")
+    if len(data) > max_size:
+        raise WireError("oversized", f"{len(data)} bytes > cap {max_size}")
+    try:
+        return msgpack.unpackb(
+            data, raw=False, strict_map_key=True, use_list=True,
+            max_buffer_size=max_size, max_str_len=max_size, max_bin_len=max_size,
+            max_array_len=max(MAX_RECORDS, MAX_ARRAY_ELEMS), max_map_len=MAX_SCALARS,
+            max_ext_len=0, ext_hook=_no_ext)
+    except WireError:
+        raise
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError,
+            msgpack.StackError, RecursionError, UnicodeDecodeError) as e:
+        raise WireError("malformed", type(e).__name__) from None
+    except Exception as e:  # msgpack may raise others on hostile input
+        raise WireError("malformed", type(e).__name__) from None
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    raise WireError("malformed", f"ext type {code}")
+
+
+def valid_run_id(run: Any) -> bool:
+    """A run id is a short, printable, non-empty string with no path or control chars."""
+    return (isinstance(run, str) and 0 < len(run) <= MAX_RUN_LEN and run.isprintable()
+            and run == run.strip())
+
+
+def _int(obj: dict, key: str, *, lo: int | None = None) -> int:
+    v = obj.get(key)
+    if type(v) is not int or (lo is not None and v < lo):
+        raise WireError("schema", f"{key} must be an int" + (f" >= {lo}" if lo is not None else ""))
+    return v
+
+
+def _num(obj: dict, key: str) -> float:
+    v = obj.get(key)
+    if type(v) not in (int, float):
+        raise WireError("schema", f"{key} must be a number")
+    return float(v)
+
+
+def _name(obj: dict, key: str = "name") -> str:
+    v = obj.get(key)
+    if not isinstance(v, str) or not 0 < len(v) <= MAX_NAME_LEN or not v.isprintable():
+        raise WireError("schema", f"{key} must be a short printable string")
+    return v
+
+
+def _depth(obj: Any, limit: int) -> int:
+    if limit < 0:
+        raise WireError("too_large", "config nested too deeply")
+    if isinstance(obj, dict):
+        return 1 + max((_depth(v, limit - 1) for v in obj.values()), default=0)
+    if isinstance(obj, list):
+        return 1 + max((_depth(v, limit - 1) for v in obj), default=0)
+    return 0
+
+
+def _record(r: Any) -> Record:
+    if not isinstance(r, dict):
+        raise WireError("schema", "record is not a map")
+    kind = r.get("k")
+    if kind not in KINDS:
+        raise WireError("kind", f"unknown record kind {kind!r}")
+    seq = r.get("seq")
+    if type(seq) is not int or seq < 1:
+        raise WireError("seq", "seq must be an int >= 1")
+    rec = Record(kind=kind, seq=seq, t=_num(r, "t"))
+    if kind == "hello":
+        host = r.get("host")
+        if not isinstance(host, str) or len(host) > 255:
+            raise WireError("schema", "host must be a string")
+        config = r.get("config", {})
+        if not isinstance(config, dict):
+            raise WireError("schema", "config must be a map")
+        _depth(config, MAX_DEPTH)
+        if len(msgpack.packb(config)) > MAX_CONFIG_BYTES:
+            raise WireError("too_large", "config too large")
+        modulus = r.get("modulus")
+        if modulus is not None and (type(modulus) is not int or modulus < 2):
+            raise WireError("schema", "modulus must be an int >= 2 or nil")
+        rec.hello = {"host": host, "pid": _int(r, "pid", lo=0), "config": config,
+                     "start": _num(r, "start"), "modulus": modulus}
+    elif kind == "scalars":
+        rec.step = _int(r, "step", lo=0)
+        vals = r.get("vals")
+        if not isinstance(vals, dict):
+            raise WireError("schema", "vals must be a map")
+        if len(vals) > MAX_SCALARS:
+            raise WireError("too_large", f"{len(vals)} scalars in one record")
+        out: dict[str, float] = {}
+        bad: list[str] = []
+        for k, v in vals.items():
+            if not isinstance(k, str) or not 0 < len(k) <= MAX_NAME_LEN or not k.isprintable():
+                raise WireError("schema", "scalar names must be short printable strings")
+            if type(v) not in (int, float):
+                raise WireError("schema", f"scalar {k!r} is not a number")
+            f = float(v)
+            out[k] = f
+            if not math.isfinite(f):
+                bad.append(k)
+        rec.vals, rec.nonfinite = out, tuple(bad)
+    elif kind in ("spectrum", "points"):
+        rec.step = _int(r, "step", lo=0)
+        rec.name = _name(r)
+        rec.arr = unpack_array(r.get("arr"), ndim=1 if kind == "spectrum" else 2)
+        if kind == "points" and rec.arr.shape[1] != 2:
+            raise WireError("array", f"points must be N x 2, got {rec.arr.shape}")
+    return rec
+
+
+def decode_frame(data: bytes, *, max_size: int = DEFAULT_MAX_FRAME) -> Frame:
+    """Decode and validate one probe frame; raise :class:`WireError` on anything wrong.
+
+    Unknown fields are ignored. Seqs must increase within a frame. A frame is
+    accepted or refused whole, so a probe's resend is all-or-nothing too.
+    """
+    obj = _unpack(data, max_size)
+    if not isinstance(obj, dict):
+        raise WireError("schema", "frame is not a map")
+    v = obj.get("v")
+    if type(v) is not int:
+        raise WireError("version", "missing version")
+    if v != VERSION:
+        raise WireError("version", f"unknown version {v}")
+    run = obj.get("run")
+    if not valid_run_id(run):
+        raise WireError("run_id", f"bad run id {str(run)[:40]!r}")
+    sid = obj.get("sid")
+    if type(sid) is not int or sid < 0:
+        raise WireError("schema", "sid must be a non-negative int")
+    recs = obj.get("recs")
+    if not isinstance(recs, list):
+        raise WireError("schema", "recs must be a list")
+    if len(recs) > MAX_RECORDS:
+        raise WireError("too_large", f"{len(recs)} records in one frame")
+    out = [_record(r) for r in recs]
+    for a, b in zip(out, out[1:]):
+        if b.seq <= a.seq:
+            raise WireError("seq", "seqs must increase within a frame")
+    dropped = obj.get("dropped", 0)
+    errors = obj.get("errors", 0)
+    if type(dropped) is not int or type(errors) is not int or dropped < 0 or errors < 0:
+        raise WireError("schema", "dropped and errors must be non-negative ints")
+    return Frame(run=run, sid=sid, recs=out, dropped=dropped, errors=errors)
+
+
+# ---------------------------------------------------------------- acks
+
+
+def encode_ack(run: str, sid: int, seq: int) -> bytes:
+    """The daemon's acknowledgement: every seq <= ``seq`` of this session is stored."""
+    return msgpack.packb({"v": VERSION, "op": "ack", "run": run, "sid": sid, "seq": seq})
+
+
+def decode_ack(data: bytes) -> tuple[str, int, int]:
+    """Return ``(run, sid, seq)`` from an ack, or raise :class:`WireError`."""
+    obj = _unpack(data, 4096)
+    if not isinstance(obj, dict) or obj.get("v") != VERSION or obj.get("op") != "ack":
+        raise WireError("schema", "not an ack")
+    run = obj.get("run")
+    if not valid_run_id(run):
+        raise WireError("run_id", "bad run id in ack")
+    return run, _int(obj, "sid", lo=0), _int(obj, "seq", lo=0)
+
+
+# ---------------------------------------------------------------- clients
+
+
+def encode_msg(obj: dict) -> bytes:
+    """Pack a client request, reply or update map (adds the version)."""
+    return msgpack.packb({"v": VERSION, **obj}, use_bin_type=True)
+
+
+def decode_msg(data: bytes, *, max_size: int = CLIENT_MAX_MSG) -> dict:
+    """Unpack a client request, reply or update; refuse other versions."""
+    try:
+        obj = msgpack.unpackb(data, raw=False, strict_map_key=False,
+                              max_buffer_size=max_size, ext_hook=_no_ext)
+    except WireError:
+        raise
+    except Exception as e:
+        raise WireError("malformed", type(e).__name__) from None
+    if not isinstance(obj, dict):
+        raise WireError("schema", "message is not a map")
+    if obj.get("v") != VERSION:
+        raise WireError("version", f"unknown version {obj.get('v')!r}")
+    return obj
+
+
+def array_to_list(obj: Any) -> Any:
+    """Plain-JSON view of a packed array map (for ``--json`` output)."""
+    if isinstance(obj, dict) and set(obj) == {"dt", "sh", "b"}:
+        return unpack_array(obj).tolist()
+    return obj

@@ -1,0 +1,1 @@
+"""The probe: lives inside the training loop, measures geometry, publishes it."""

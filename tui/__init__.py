@@ -1,0 +1,1 @@
+"""The terminal monitor (Textual). Speaks to the daemon only through the wire."""
