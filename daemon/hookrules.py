@@ -1,0 +1,295 @@
+"""Hook rules: parse and validate the TOML hooks file, match alerts, build what a hook gets.
+
+A hooks file is a list of ``[[hook]]`` tables::
+
+    [[hook]]
+    name = "notify"                     # optional; default "hook[N]"
+    on = ["onset", "generalized"]       # alert kinds, or "*"
+    runs = "modadd-*"                   # glob on the run name (default "*")
+    status = "firing"                   # "firing" (default), "resolved" or "any"
+    exec = ["./notify.sh", "{run}"]     # argv, never a shell string
+    timeout = 30                        # seconds, then the process group is killed
+    cooldown = 300                      # seconds per alert fingerprint (and status)
+    retries = 2                         # extra attempts after a non-zero exit
+    backoff = 1.0                       # first retry delay; doubles each time
+    env = { SLACK_CHANNEL = "#ml" }     # extra environment (optional)
+
+Everything here is pure: no processes, no threads (see :mod:`.hooks`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grokwatch.daemon.alert import ALERT_KINDS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+PAYLOAD_VERSION = 1
+RULE_FIELDS = ("name", "on", "runs", "status", "exec", "timeout", "cooldown", "retries",
+               "backoff", "env")
+RULE_STATUSES = ("firing", "resolved", "any")
+MAX_RETRIES = 10
+ENV_VALUE_MAX = 4096  # a summary is a sentence; exec() refuses huge env strings anyway
+PLACEHOLDER = re.compile(r"\{(run|kind|step)\}")
+
+
+class HookConfigError(ValueError):
+    """An invalid hooks file; ``str(e)`` is one line naming the rule and field."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One validated hook rule."""
+
+    name: str
+    index: int  # 1-based position in the file, for messages
+    on: tuple[str, ...]  # alert kinds; ("*",) = all
+    runs: tuple[str, ...]  # globs, any may match
+    status: str  # firing | resolved | any
+    exec: tuple[str, ...]
+    timeout: float = 30.0
+    cooldown: float = 300.0
+    retries: int = 2
+    backoff: float = 1.0
+    env: dict[str, str] = field(default_factory=dict)
+    _runs_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    def matches(self, alert: dict[str, Any]) -> bool:
+        """Whether this rule wants to run for ``alert`` (a wire map)."""
+        if self.on != ("*",) and alert.get("kind") not in self.on:
+            return False
+        if self.status != "any" and alert.get("status", "firing") != self.status:
+            return False
+        pat = self._runs_re or _globs_re(self.runs)
+        return pat.match(str(alert.get("run", ""))) is not None
+
+
+def _globs_re(globs: tuple[str, ...]) -> re.Pattern[str]:
+    # One compiled regex for all globs: matching happens on the daemon's thread.
+    return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
+
+
+def default_hooks_path() -> Path | None:
+    """``$XDG_CONFIG_HOME/grokwatch/hooks.toml`` (or ``~/.config/...``) if it exists."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    path = Path(base) / "grokwatch" / "hooks.toml"
+    return path if path.is_file() else None
+
+
+def load_rules(path: Path | str) -> list[Rule]:
+    """Read, parse and validate a hooks file; raise :class:`HookConfigError` (one line)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise HookConfigError(f"{path}: cannot read hooks file: {_one_line(str(e))}") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise HookConfigError(f"{path}: not valid TOML: {_one_line(str(e))}") from None
+    return parse_rules(doc, source=str(path), base_dir=path.parent)
+
+
+def parse_rules(doc: dict[str, Any], *, source: str = "hooks", base_dir: Path | None = None
+                ) -> list[Rule]:
+    """Validate a parsed hooks document; relative ``exec[0]`` paths resolve from ``base_dir``."""
+    unknown = sorted(set(doc) - {"hook"})
+    if unknown:
+        raise HookConfigError(f"{source}: unknown top-level key {unknown[0]!r} "
+                              f"(rules are [[hook]] tables)")
+    hooks = doc.get("hook", [])
+    if not isinstance(hooks, list) or not all(isinstance(h, dict) for h in hooks):
+        raise HookConfigError(f"{source}: 'hook' must be an array of tables ([[hook]])")
+    rules: list[Rule] = []
+    names: set[str] = set()
+    for i, table in enumerate(hooks, start=1):
+        rule = _parse_rule(table, i, source, base_dir)
+        if rule.name in names:
+            raise HookConfigError(f"{source}: hook #{i} ({rule.name!r}) field 'name': "
+                                  f"duplicate name")
+        names.add(rule.name)
+        rules.append(rule)
+    return rules
+
+
+def _parse_rule(t: dict[str, Any], i: int, source: str, base_dir: Path | None) -> Rule:
+    raw_name = t.get("name")
+    label = f"hook #{i}" + (f" ({raw_name!r})" if isinstance(raw_name, str) else "")
+
+    def bad(fld: str, msg: str) -> HookConfigError:
+        return HookConfigError(f"{source}: {label} field {fld!r}: {msg}")
+
+    for key in t:
+        if key not in RULE_FIELDS:
+            raise bad(key, f"unknown field (known: {', '.join(RULE_FIELDS)})")
+    name = raw_name if raw_name is not None else f"hook[{i}]"
+    if not isinstance(name, str) or not name.strip():
+        raise bad("name", "must be a non-empty string")
+
+    if "on" not in t:
+        raise bad("on", 'missing (alert kinds, or "*" for all)')
+    on = t["on"]
+    kinds = [on] if isinstance(on, str) else on
+    if not isinstance(kinds, list) or not kinds or not all(isinstance(k, str) for k in kinds):
+        raise bad("on", 'must be a kind, a list of kinds, or "*"')
+    for k in kinds:
+        if k != "*" and k not in ALERT_KINDS:
+            raise bad("on", f"unknown alert kind {k!r} (kinds: {', '.join(ALERT_KINDS)}, *)")
+    on_t = ("*",) if "*" in kinds else tuple(dict.fromkeys(kinds))
+
+    runs = t.get("runs", "*")
+    globs = [runs] if isinstance(runs, str) else runs
+    if not isinstance(globs, list) or not globs or not all(
+            isinstance(g, str) and g for g in globs):
+        raise bad("runs", "must be a glob string (or a list of them)")
+
+    status = t.get("status", "firing")
+    if status not in RULE_STATUSES:
+        raise bad("status", f"must be one of {', '.join(RULE_STATUSES)}, got {status!r}")
+
+    if "exec" not in t:
+        raise bad("exec", "missing (an argv list, e.g. [\"/path/to/script\", \"{run}\"])")
+    argv = t["exec"]
+    if isinstance(argv, str):
+        raise bad("exec", "must be an argv list, not a shell string")
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise bad("exec", "must be a non-empty list of strings")
+    if any("\x00" in a for a in argv):
+        raise bad("exec", "contains a NUL byte")
+    prog = argv[0]
+    if not prog or PLACEHOLDER.search(prog):
+        raise bad("exec", "the program (first item) must be fixed, not empty or a placeholder")
+    if _shell_script_placeholder(argv):
+        raise bad("exec", "a {run}/{kind}/{step} placeholder inside a shell's -c script would "
+                          "run data as code; pass it as its own argv item and use \"$1\"")
+    argv = [_resolve_program(prog, base_dir, bad), *argv[1:]]
+
+    timeout = _number(t, "timeout", 30.0, bad, positive=True)
+    cooldown = _number(t, "cooldown", 300.0, bad, positive=False)
+    backoff = _number(t, "backoff", 1.0, bad, positive=False)
+    retries = t.get("retries", 2)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not (
+            0 <= retries <= MAX_RETRIES):
+        raise bad("retries", f"must be an integer from 0 to {MAX_RETRIES}, got {retries!r}")
+
+    env = t.get("env", {})
+    if not isinstance(env, dict) or not all(
+            isinstance(k, str) and k and "=" not in k and "\x00" not in k
+            and isinstance(v, str) and "\x00" not in v for k, v in env.items()):
+        raise bad("env", "must be a table of NAME = \"string\" pairs")
+
+    return Rule(name=name, index=i, on=on_t, runs=tuple(globs), status=status,
+                exec=tuple(argv), timeout=timeout, cooldown=cooldown, retries=retries,
+                backoff=backoff, env=dict(env), _runs_re=_globs_re(tuple(globs)))
+
+
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "fish"})
+
+
+def _shell_script_placeholder(argv: list[str]) -> bool:
+    """True if a shell's ``-c`` script text holds a placeholder (the one way to inject)."""
+    if os.path.basename(argv[0]) not in SHELLS:
+        return False
+    for i, a in enumerate(argv[1:-1], start=1):
+        if a.startswith("-") and not a.startswith("--") and "c" in a:
+            return PLACEHOLDER.search(argv[i + 1]) is not None
+    return False
+
+
+def _number(t: dict[str, Any], fld: str, default: float, bad: Any, *, positive: bool) -> float:
+    v = t.get(fld, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (
+            v <= 0 if positive else v < 0):
+        want = "a positive" if positive else "a non-negative"
+        raise bad(fld, f"must be {want} number of seconds, got {v!r}")
+    return float(v)
+
+
+def _resolve_program(prog: str, base_dir: Path | None, bad: Any) -> str:
+    # Checked at load time so that a typo stops the daemon at start, not at 3 a.m.
+    if "/" in prog:
+        p = Path(os.path.expanduser(prog))
+        if not p.is_absolute() and base_dir is not None:
+            p = base_dir / p
+        if not p.is_file() or not os.access(p, os.X_OK):
+            raise bad("exec", f"program {str(p)!r} is not an executable file")
+        return str(p.resolve())
+    found = shutil.which(prog)
+    if found is None:
+        raise bad("exec", f"program {prog!r} not found on PATH")
+    return prog  # looked up again at exec time, like a shell would
+
+
+def render_argv(argv: tuple[str, ...], alert: dict[str, Any]) -> list[str]:
+    """Replace ``{run}``, ``{kind}``, ``{step}`` inside each argv item, as data only.
+
+    One regex pass per item (not ``str.format``, not chained ``str.replace``), so
+    a run named ``{kind}`` or ``{0.__class__}`` stays exactly that string.
+    """
+    vals = {"run": _clean(alert.get("run", "")), "kind": _clean(alert.get("kind", "")),
+            "step": _clean(alert.get("step", ""))}
+    return [PLACEHOLDER.sub(lambda m: vals[m.group(1)], a) for a in argv]
+
+
+def hook_env(alert: dict[str, Any], rule: Rule, base: dict[str, str] | None = None
+             ) -> dict[str, str]:
+    """The hook's environment: the daemon's, the rule's ``env``, then ``GROKWATCH_*``."""
+    env = dict(os.environ if base is None else base)
+    env.update(rule.env)
+    fields = {"KIND": "kind", "RUN": "run", "STEP": "step", "STATUS": "status",
+              "SUMMARY": "summary", "FINGERPRINT": "fingerprint", "TIME": "time"}
+    for var, key in fields.items():
+        env[f"GROKWATCH_{var}"] = _clean(alert.get(key, ""))[:ENV_VALUE_MAX]
+    env["GROKWATCH_RULE"] = _clean(rule.name)
+    env["GROKWATCH_VERSION"] = str(PAYLOAD_VERSION)
+    return env
+
+
+def hook_payload(alert: dict[str, Any], rule: Rule) -> bytes:
+    """The alert as one strict JSON document (Alertmanager-shaped) for the hook's stdin.
+
+    Non-finite floats (a diverged loss) become the strings "NaN", "Infinity",
+    "-Infinity" so that strict parsers such as ``jq`` accept the document.
+    """
+    doc = {"version": PAYLOAD_VERSION, "rule": rule.name,
+           "status": alert.get("status", "firing"), "kind": alert.get("kind"),
+           "run": alert.get("run"), "step": alert.get("step"), "time": alert.get("time"),
+           "t": alert.get("t"), "fingerprint": alert.get("fingerprint"),
+           "summary": alert.get("summary", ""), "evidence": alert.get("evidence") or {},
+           "labels": alert.get("labels") or {}}
+    return (json.dumps(_strict(doc), allow_nan=False, default=str, ensure_ascii=False)
+            + "\n").encode("utf-8", "surrogatepass")
+
+
+def _strict(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+    if isinstance(v, dict):
+        return {str(k): _strict(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_strict(x) for x in v]
+    if isinstance(v, (bytes, bytearray)):
+        return v.hex()
+    return v
+
+
+def _clean(v: Any) -> str:
+    # exec() refuses NUL bytes in argv and env: never let data make a hook unrunnable.
+    return str(v).replace("\x00", "\\0")
+
+
+def _one_line(s: str) -> str:
+    return " ".join(s.split())
