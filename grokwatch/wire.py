@@ -210,7 +210,7 @@ def _unpack(data: bytes, max_size: int) -> Any:
     try:
         return msgpack.unpackb(
             data, raw=False, strict_map_key=True, use_list=True,
-            max_buffer_size=max_size, max_str_len=max_size, max_bin_len=max_size,
+            max_str_len=max_size, max_bin_len=max_size,
             max_array_len=max(MAX_RECORDS, MAX_ARRAY_ELEMS), max_map_len=MAX_SCALARS,
             max_ext_len=0, ext_hook=_no_ext)
     except WireError:
@@ -382,8 +382,9 @@ def encode_msg(obj: dict) -> bytes:
 def decode_msg(data: bytes, *, max_size: int = CLIENT_MAX_MSG) -> dict:
     """Unpack a client request, reply or update; refuse other versions."""
     try:
-        obj = msgpack.unpackb(data, raw=False, strict_map_key=False,
-                              max_buffer_size=max_size, ext_hook=_no_ext)
+        if len(data) > max_size:
+            raise WireError("oversized", f"{len(data)} bytes > cap {max_size}")
+        obj = msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_no_ext)
     except WireError:
         raise
     except Exception as e:

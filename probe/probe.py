@@ -1,0 +1,331 @@
+"""``Probe``: the object a training loop holds. ``log`` is an append; ``observe`` runs at cadence.
+
+Nothing here raises into the training loop once the probe is built: internal
+errors are counted (the count travels in every frame as ``errors``) and the
+first one is logged to stderr through :mod:`logging`. Only bad constructor
+arguments raise, before training starts.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import math
+import os
+import random
+import socket
+import time
+import weakref
+from typing import Any
+
+import msgpack
+
+from grokwatch import wire
+
+from .outbox import Outbox
+from .sender import Sender
+
+log = logging.getLogger("grokwatch.probe")
+
+_live: weakref.WeakSet[Probe] = weakref.WeakSet()
+
+
+class Probe:
+    """Stream a run's scalars and geometry metrics to the grokwatch daemon.
+
+    ``endpoint`` defaults to ``$GROKWATCH_ENDPOINT``, else ``tcp://127.0.0.1:7710``.
+    ``modulus=p`` turns on the Z_p Fourier metrics in :meth:`observe` (rows
+    ``0..p-1`` of each matrix are the tokens). Records wait in a bounded
+    buffer of ``capacity`` records until the daemon acknowledges them; when
+    it overflows, the oldest are dropped and counted. Use as a context
+    manager, or call :meth:`close` (an unclosed probe is closed at exit).
+    """
+
+    def __init__(self, run: str, *, endpoint: str | None = None, config: dict | None = None,
+                 modulus: int | None = None, every: int = 100, capacity: int = 10_000,
+                 close_timeout: float = 2.0, ack_timeout: float = 3.0,
+                 max_frame: int = wire.DEFAULT_MAX_FRAME) -> None:
+        if not wire.valid_run_id(run):
+            raise ValueError(f"run must be a non-empty printable string of at most "
+                             f"{wire.MAX_RUN_LEN} characters without edge spaces, got {run!r}")
+        if modulus is not None and (type(modulus) is not int or modulus < 2):
+            raise ValueError(f"modulus must be an int >= 2 or None, got {modulus!r}")
+        if type(every) is not int or every < 1:
+            raise ValueError(f"every must be an int >= 1, got {every!r}")
+        self.run = run
+        self.endpoint = endpoint or os.environ.get(wire.ENDPOINT_ENV) or wire.DEFAULT_INGEST
+        self.modulus = modulus
+        self.every = every
+        self.capacity = capacity
+        self.close_timeout = close_timeout
+        self._sender_kw = {"ack_timeout": ack_timeout, "max_frame": max_frame}
+        self.errors = 0
+        self._warned = False
+        self._config = _clean_config(config or {}, self)
+        self._names: set[str] = set()  # scalar names already checked
+        self._last_observe: int | None = None
+        self._perms: dict[int, Any] = {}  # modulus -> the fixed null permutation
+        self._closed = False
+        self._new_session()
+        self._start()  # a bad endpoint raises ValueError here, before training
+        _live.add(self)
+
+    # ------------------------------------------------------------ session
+
+    def _new_session(self) -> None:
+        self.sid = random.SystemRandom().getrandbits(63)
+        self.pid = os.getpid()
+        self.start = time.time()
+        self._outbox = Outbox(self.capacity)
+        self._sender: Sender | None = None
+        self._outbox.put(wire.hello(0, host=socket.gethostname(), pid=self.pid,
+                                    config=self._config, start=self.start,
+                                    modulus=self.modulus, t=self.start))
+
+    def _start(self) -> None:
+        self._sender = Sender(self.endpoint, self.run, self.sid, self._outbox,
+                              errors=lambda: self.errors, on_error=self._error,
+                              **self._sender_kw)
+
+    def _after_fork(self) -> None:
+        # The parent's socket, context and thread are not ours: drop them untouched
+        # and start a session of our own (new sid, seq from 1) on first use.
+        self._new_session()
+        self._names = set(self._names)
+
+    def _ensure(self) -> bool:
+        if self._closed:
+            return False
+        if self._sender is None:
+            try:
+                self._start()
+            except Exception as e:
+                self._error(e)
+                self._closed = True
+                return False
+        return True
+
+    # ------------------------------------------------------------ errors
+
+    def _error(self, e: BaseException | str) -> None:
+        self.errors += 1
+        if not self._warned:
+            self._warned = True
+            log.warning("grokwatch probe %r: %s (further probe errors are only counted)",
+                        self.run, e)
+
+    # ------------------------------------------------------------ public API
+
+    @property
+    def dropped(self) -> int:
+        """Records dropped because the unacknowledged buffer overflowed (cumulative)."""
+        return self._outbox.dropped
+
+    @property
+    def pending(self) -> int:
+        """Records not yet acknowledged by the daemon."""
+        return len(self._outbox)
+
+    @property
+    def connected(self) -> bool:
+        """Whether a connection to the daemon is up right now."""
+        return self._sender is not None and self._sender.connected
+
+    def log(self, step: int, **scalars: Any) -> None:
+        """Record scalars at ``step``: floats, ints, numpy scalars or 0-d tensors.
+
+        A value that is not a number, or a bad name, is counted as an error and
+        left out; this never raises.
+        """
+        try:
+            if type(step) is not int:
+                given, step = step, _as_step(step)
+                if step is None:
+                    self._error(f"step must be a non-negative int, got {given!r:.40}")
+                    return
+            elif step < 0:
+                self._error("step must be non-negative")
+                return
+            vals: dict[str, float] = {}
+            names = self._names
+            for k, v in scalars.items():
+                if type(v) is not float:
+                    v = _as_float(v)
+                    if v is None:
+                        self._error(f"scalar {k!r} is not a number")
+                        continue
+                if k not in names and not self._check_name(k):
+                    continue
+                vals[k] = v
+            if not vals or not self._ensure():
+                return
+            if len(vals) > wire.MAX_SCALARS:
+                self._error(f"{len(vals)} scalars in one call (max {wire.MAX_SCALARS})")
+                return
+            self._outbox.put({"k": "scalars", "seq": 0, "t": time.time(), "step": step,
+                              "vals": vals})
+        except Exception as e:
+            self._error(e)
+
+    def _check_name(self, k: str) -> bool:
+        if 0 < len(k) <= wire.MAX_NAME_LEN and k.isprintable():
+            self._names.add(k)
+            return True
+        self._error(f"bad scalar name {k[:40]!r}")
+        return False
+
+    def observe(self, step: int, model: Any = None, **matrices: Any) -> None:
+        """Compute geometry metrics, at most once per ``every`` steps (the first call runs).
+
+        ``matrices`` are named 2-D tensors or arrays (rows = tokens when
+        ``modulus`` is set); ``model`` (a ``torch.nn.Module``) adds
+        ``weight_norm`` and, when gradients exist, ``grad_norm``. Never raises.
+        """
+        try:
+            step = _as_step(step)
+            if step is None:
+                self._error("observe: step must be a non-negative int")
+                return
+            if self._last_observe is not None and 0 <= step - self._last_observe < self.every:
+                return
+            self._last_observe = step
+            if not self._ensure():
+                return
+            from grokwatch.probe.metrics import observe_all
+
+            obs = observe_all(model, matrices, modulus=self.modulus, perms=self._perms,
+                              on_error=self._error)
+            t = time.time()
+            if obs.scalars:
+                vals = {k: v for k, v in obs.scalars.items() if self._name_ok(k)}
+                if vals:
+                    self._outbox.put({"k": "scalars", "seq": 0, "t": t, "step": step,
+                                      "vals": vals})
+            for name, arr in obs.spectra.items():
+                if self._name_ok(name):
+                    self._outbox.put(wire.spectrum(0, step, name, arr, t=t))
+            for name, arr in obs.points.items():
+                if self._name_ok(name):
+                    self._outbox.put(wire.points(0, step, name, arr, t=t))
+        except Exception as e:
+            self._error(e)
+
+    def _name_ok(self, k: str) -> bool:
+        return k in self._names or self._check_name(k)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Send ``bye`` and wait up to ``timeout`` s (default 2) for acknowledgements.
+
+        Returns True when the daemon acknowledged everything. With no daemon
+        connected it returns within a fraction of a second. Idempotent.
+        """
+        try:
+            if self._closed:
+                return len(self._outbox) == 0
+            if not self._ensure():
+                return False
+            self._closed = True
+            _live.discard(self)
+            self._outbox.put(wire.bye(0))
+            sender = self._sender
+            ok = sender.close(self.close_timeout if timeout is None else timeout)
+            if not ok:
+                log.warning("grokwatch probe %r: %d records not acknowledged at close "
+                            "(daemon at %s %s)", self.run, len(self._outbox), self.endpoint,
+                            "connected" if sender.connected else "not reachable")
+            return ok
+        except Exception as e:
+            self._error(e)
+            return False
+
+    def __enter__(self) -> Probe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for diagnostics and tests."""
+        s = self._sender
+        unsent, inflight = self._outbox.pending()
+        return {"sid": self.sid, "seq": self._outbox.seq, "acked": self._outbox.acked,
+                "unsent": unsent, "inflight": inflight, "dropped": self._outbox.dropped,
+                "errors": self.errors, "connected": bool(s and s.connected),
+                "connects": s.connects if s else 0, "frames": s.frames_sent if s else 0,
+                "resent": s.resent if s else 0}
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _as_float(v: Any) -> float | None:
+    if isinstance(v, (str, bytes, bytearray)):
+        return None
+    try:
+        return float(v)  # ints, numpy scalars, 0-d tensors (.__float__)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        return None
+
+
+def _as_step(step: Any) -> int | None:
+    if isinstance(step, bool):
+        return None
+    if type(step) is int:
+        return step if step >= 0 else None
+    try:
+        f = float(step)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        return None
+    if isinstance(step, (str, bytes)) or not math.isfinite(f) or f != int(f) or f < 0:
+        return None
+    return int(f)
+
+
+def _clean_config(config: Any, probe: Probe, depth: int = 0) -> Any:
+    """Config as plain msgpack-able data within the wire's limits (odd values become strings)."""
+    if depth == 0:
+        out = _clean_config_rec(config, 0)
+        if not isinstance(out, dict):
+            probe._error("config must be a mapping")
+            return {}
+        if len(msgpack.packb(out)) > wire.MAX_CONFIG_BYTES:
+            probe._error("config larger than the wire allows; sent empty")
+            return {"_error": "config too large"}
+        return out
+    return _clean_config_rec(config, depth)
+
+
+def _clean_config_rec(v: Any, depth: int) -> Any:
+    if v is None or type(v) in (bool, int, float, str):
+        if type(v) is int and not -(1 << 63) <= v < (1 << 64):
+            return str(v)
+        return v
+    if depth >= wire.MAX_DEPTH - 1:
+        return str(v)[:200]
+    if isinstance(v, dict):
+        return {str(k): _clean_config_rec(x, depth + 1) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean_config_rec(x, depth + 1) for x in v]
+    f = _as_float(v) if hasattr(v, "__float__") and not hasattr(v, "__len__") else None
+    if f is not None:
+        return f
+    return str(v)[:200]
+
+
+def _close_all_at_exit() -> None:
+    for p in list(_live):
+        if p.pid == os.getpid():
+            p.close()
+
+
+def _reset_in_child() -> None:
+    for p in list(_live):
+        try:
+            p._after_fork()
+        except Exception:
+            pass
+
+
+atexit.register(_close_all_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_in_child)
