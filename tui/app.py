@@ -1,0 +1,373 @@
+"""The grokwatch TUI: runs table, run detail, compare and alerts views.
+
+Data flow: :class:`~grokwatch.tui.feed.Feed` (a thread) -> ``FeedReady``
+message -> :meth:`GrokwatchApp.on_feed_ready` drains the batch into the
+:class:`~grokwatch.tui.model.Model` on the UI thread, then asks only the
+visible widgets whose data moved to redraw. No network call ever runs on
+the UI thread.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Hashable, Iterable
+
+from grokwatch.tui.alerts import AlertsList
+from grokwatch.tui.canvas import Cell, LinesWidget, strip
+from grokwatch.tui.compare import CompareChart
+from grokwatch.tui.detail import RunDetail
+from grokwatch.tui.feed import Feed, FeedReady
+from grokwatch.tui.model import Model
+from grokwatch.tui.runs_table import SORT_KEYS, RunsTable
+from grokwatch.tui.style import DIM, LABEL, WARN
+from rich.style import Style
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.events import Resize
+from textual.screen import ModalScreen
+from textual.strip import Strip
+from textual.widgets import Input, Static
+
+from grokwatch import wire
+
+VIEWS = ("runs", "detail", "compare", "alerts")
+WIDE = 140  # columns from which the runs view shows the detail beside the table
+NARROW = 100  # below this the detail stacks its panels
+LAG_FILE_ENV = "GROKWATCH_TUI_LAGFILE"  # bench/tui_load.py: where to write update lags
+
+
+class StatusBar(LinesWidget):
+    """Top line: connection state, counts, view, sort and filter."""
+
+    DEFAULT_CSS = "StatusBar { height: 1; background: $panel; }"
+
+    def __init__(self, app: GrokwatchApp) -> None:
+        super().__init__(ascii=app.ascii, id="status")
+        self.gw = app
+
+    def data_key(self) -> Hashable:
+        a = self.gw
+        t = a.table
+        return (a.model.connected, a.model.ever_connected, len(a.model.runs),
+                len(a.model.events), a.view, t.sort, t.reverse, t.filter, len(t.marked),
+                a.endpoint_label)
+
+    def wanted_height(self, width: int) -> int:
+        return 1
+
+    def build(self, width: int, height: int) -> list[Strip]:
+        a, m = self.gw, self.gw.model
+        if m.connected:
+            conn: Cell = ("connected" if a.ascii else "● connected", Style(color="green3"))
+        elif m.ever_connected:
+            conn = ("DISCONNECTED (last state kept, reconnecting)", WARN)
+        else:
+            conn = ("disconnected (connecting...)", WARN)
+        t = a.table
+        arrow = "desc" if t.reverse else "asc"
+        parts: list[Cell] = [(" grokwatch ", Style(bold=True, color="magenta")), conn,
+                             (f"  {len(m.runs)} runs  {len(m.events)} events  ", LABEL),
+                             (f"[{a.view}]  sort {t.sort} {arrow}", DIM)]
+        if t.filter:
+            parts.append((f"  filter '{t.filter}'", Style(color="gold3")))
+        if t.marked:
+            parts.append((f"  {len(t.marked)} marked", Style(color="magenta")))
+        if width >= 110:
+            parts.append((f"  {a.endpoint_label}", DIM))
+        return [strip(parts, width)]
+
+
+class KeyBar(Static):
+    """Bottom line: the keys that matter in the current view."""
+
+    DEFAULT_CSS = "KeyBar { height: 1; background: $panel; color: $text-muted; }"
+
+
+KEYS_BY_VIEW = {
+    "runs": "enter detail  space mark  c compare  a alerts  / filter  s sort  r reverse  ? help  q quit",
+    "detail": "esc/1 runs  up/down scroll  [ ] prev/next run  c compare  a alerts  ? help  q quit",
+    "compare": "m/M metric  esc/1 runs  2 detail  a alerts  ? help  q quit",
+    "alerts": "up/down scroll  esc/1 runs  2 detail  c compare  ? help  q quit",
+}
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key binding, generated from the binding tables."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical { width: auto; max-width: 90%; height: auto; max-height: 90%;
+                            border: round $accent; padding: 0 1; background: $surface; }
+    """
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close help")]
+
+    def __init__(self, rows: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        text = "\n".join(f"{k:>14}  {d}" for k, d in self.rows)
+        with Vertical():
+            yield Static("grokwatch keys (esc closes)\n\n" + text, id="help-text")
+
+
+class GrokwatchApp(App[None]):
+    """The grokwatch monitor. ``api``/``pub`` are the daemon's endpoints."""
+
+    TITLE = "grokwatch"
+    CSS = """
+    Screen { layout: vertical; }
+    #main { height: 1fr; layout: horizontal; }
+    #main RunsTable { width: 1fr; }
+    #main RunDetail { width: 1fr; }
+    #main.wide.runs RunsTable { width: 45%; }
+    #main.wide.runs RunDetail { width: 55%; border-left: vkey $panel; }
+    #filter { display: none; height: 1; border: none; padding: 0 1; }
+    #filter.active { display: block; }
+    """
+    BINDINGS = [
+        Binding("q", "quit", "quit"),
+        Binding("question_mark,f1", "help", "help"),
+        Binding("slash", "filter", "filter runs"),
+        Binding("escape", "back", "back to runs / clear filter"),
+        Binding("1", "view('runs')", "runs view"),
+        Binding("2", "view('detail')", "detail of the selected run"),
+        Binding("3,c", "view('compare')", "compare marked runs"),
+        Binding("4,a", "view('alerts')", "alerts of all runs"),
+        Binding("s", "sort", "cycle sort column"),
+        Binding("r", "reverse", "reverse sort"),
+        Binding("m", "metric(1)", "compare: next metric"),
+        Binding("M", "metric(-1)", "compare: previous metric"),
+        Binding("right_square_bracket", "step_run(1)", "detail: next run"),
+        Binding("left_square_bracket", "step_run(-1)", "detail: previous run"),
+    ]
+
+    def __init__(self, api: str = wire.DEFAULT_API, pub: str = wire.DEFAULT_PUB,
+                 ascii: bool = False, *, feed: bool = True, min_interval: float = 0.1,
+                 heartbeat_timeout: float = 3.0) -> None:
+        super().__init__()
+        self.api, self.pub, self.ascii = api, pub, ascii
+        self.endpoint_label = f"pub {pub} api {api}"
+        self.model = Model()
+        self.view = "runs"
+        self.batches = 0
+        self.table = RunsTable(self.model, ascii=ascii, id="runs")
+        self.detail = RunDetail(ascii=ascii, id="detail")
+        self.compare = CompareChart(self.model, ascii=ascii, id="compare")
+        self.alerts = AlertsList(lambda: self.model.events, lambda: self.model.events_version,
+                                 title="alerts and hook results, all runs", ascii=ascii,
+                                 id="alerts")
+        self.feed = Feed(api, pub, lambda: self.post_message(FeedReady()),
+                         min_interval=min_interval,
+                         heartbeat_timeout=heartbeat_timeout) if feed else None
+        self._lag_path = os.environ.get(LAG_FILE_ENV) or None
+        self._lag_buf: list[str] = []
+        self._lag_flushed = time.monotonic()
+        if self._lag_path:
+            self.model.track_lag = True
+
+    # ---------------------------------------------------------- layout
+    def compose(self) -> ComposeResult:
+        yield StatusBar(self)
+        with Vertical(id="main", classes="runs"):
+            yield self.table
+            yield self.detail
+            yield self.compare
+            yield self.alerts
+        yield Input(placeholder="filter runs (name, host, phase, state); enter keeps, esc clears",
+                    id="filter")
+        yield KeyBar(KEYS_BY_VIEW["runs"], id="keys")
+
+    def on_mount(self) -> None:
+        self._apply_view()
+        self.table.focus()
+        if self.feed is not None:
+            self.feed.start()
+
+    def on_unmount(self) -> None:
+        if self.feed is not None:
+            self.feed.stop()
+        self._flush_lags(force=True)
+
+    def on_resize(self, event: Resize) -> None:
+        self._apply_view()
+
+    @property
+    def wide(self) -> bool:
+        return self.size.width >= WIDE
+
+    def _apply_view(self) -> None:
+        main = self.query_one("#main")
+        main.set_class(self.wide, "wide")
+        for v in VIEWS:
+            main.set_class(self.view == v, v)
+        main.styles.layout = "horizontal" if (self.view == "runs" and self.wide) else "vertical"
+        self.detail.set_class(self.size.width < NARROW or (self.view == "runs" and self.wide),
+                              "narrow")
+        self.table.display = self.view == "runs"
+        self.detail.display = self.view == "detail" or (self.view == "runs" and self.wide)
+        self.compare.display = self.view == "compare"
+        self.alerts.display = self.view == "alerts"
+        self.query_one(KeyBar).update(KEYS_BY_VIEW[self.view])
+        if self.detail.display:
+            self._sync_detail()
+        if self.compare.display:
+            self.compare.runs = list(self.table.marked) or (
+                [self.table.current] if self.table.current else [])
+            self.compare.invalidate()
+        if self.alerts.display:
+            self.alerts.invalidate()
+        self.query_one(StatusBar).update_if_changed()
+
+    def _sync_detail(self) -> None:
+        run = self.table.current
+        self.detail.show(self.model.runs.get(run) if run else None)
+
+    # ---------------------------------------------------------- data
+    def on_feed_ready(self, message: FeedReady) -> None:
+        if self.feed is not None:
+            self.apply_messages(self.feed.drain())
+
+    def apply_messages(self, items: Iterable[tuple[str, dict]]) -> None:
+        """Apply a batch of (kind, message) to the model and redraw what moved."""
+        changed: set[str] = set()
+        rows_changed = events_changed = False
+        for kind, msg in items:
+            if kind == "snapshot":
+                self.model.apply_snapshot(msg)
+                rows_changed = events_changed = True
+                self.detail.rv = None  # the snapshot made new RunView objects
+                continue
+            ev_before = self.model.events_version
+            run = self.model.apply(kind, msg)
+            if run is not None:
+                changed.add(run)
+            events_changed |= self.model.events_version != ev_before
+            rows_changed |= kind in ("run", "disconnected")
+        self.batches += 1
+        with self.batch_update():
+            self.query_one(StatusBar).update_if_changed()
+            if rows_changed and self.table.display:
+                self.table.refresh_rows()
+            elif rows_changed:
+                self.table.rows = []  # re-derived when the runs view is shown
+            if self.detail.display:
+                self._sync_detail()
+                self.detail.update_if_changed()
+            if self.compare.display and changed & set(self.compare.runs):
+                self.compare.update_if_changed()
+            if self.alerts.display and events_changed:
+                self.alerts.update_if_changed()
+        if self.model.lag_sent:
+            sent, self.model.lag_sent = self.model.lag_sent, []
+            self.call_after_refresh(self._record_lags, sent)
+
+    def _record_lags(self, sent: list[float]) -> None:
+        # Called after the repaint that showed these updates: the lag a user sees.
+        now = time.time()
+        self._lag_buf.extend(f"{now - s:.6f}\n" for s in sent)
+        self._flush_lags()
+
+    def _flush_lags(self, force: bool = False) -> None:
+        if not self._lag_path or not self._lag_buf:
+            return
+        if force or time.monotonic() - self._lag_flushed > 1.0:
+            with open(self._lag_path, "a") as f:
+                f.writelines(self._lag_buf)
+            self._lag_buf = []
+            self._lag_flushed = time.monotonic()
+
+    # ---------------------------------------------------------- table events
+    def on_runs_table_opened(self, message: RunsTable.Opened) -> None:
+        self.action_view("detail")
+
+    def on_runs_table_moved(self, message: RunsTable.Moved) -> None:
+        if self.detail.display:
+            self._sync_detail()
+
+    # ---------------------------------------------------------- actions
+    def action_view(self, view: str) -> None:
+        if view not in VIEWS:
+            return
+        if view == "runs" and not self.table.rows:
+            self.table.refresh_rows()
+        self.view = view
+        self._apply_view()
+        target = {"runs": self.table, "detail": self.detail, "compare": self.table,
+                  "alerts": self.alerts}[view]
+        if view == "runs":
+            self.table.refresh_rows()
+        target.focus()
+
+    def action_back(self) -> None:
+        flt = self.query_one("#filter", Input)
+        if flt.has_class("active"):
+            flt.value = ""
+            self._close_filter()
+            return
+        if self.view != "runs":
+            self.action_view("runs")
+        elif self.table.filter:
+            self.table.set_filter("")
+            self.query_one(StatusBar).update_if_changed()
+
+    def action_filter(self) -> None:
+        if self.view != "runs":
+            self.action_view("runs")
+        flt = self.query_one("#filter", Input)
+        flt.value = self.table.filter
+        flt.add_class("active")
+        flt.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.table.set_filter(event.value)
+            self.query_one(StatusBar).update_if_changed()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self._close_filter()
+
+    def _close_filter(self) -> None:
+        flt = self.query_one("#filter", Input)
+        flt.remove_class("active")
+        self.table.set_filter(flt.value)
+        self.query_one(StatusBar).update_if_changed()
+        self.table.focus()
+
+    def action_sort(self) -> None:
+        t = self.table
+        t.set_sort(SORT_KEYS[(SORT_KEYS.index(t.sort) + 1) % len(SORT_KEYS)])
+        self.query_one(StatusBar).update_if_changed()
+
+    def action_reverse(self) -> None:
+        self.table.set_sort(self.table.sort, not self.table.reverse)
+        self.query_one(StatusBar).update_if_changed()
+
+    def action_metric(self, step: int) -> None:
+        if self.view == "compare":
+            self.compare.cycle_metric(step)
+
+    def action_step_run(self, step: int) -> None:
+        if self.view == "detail":
+            self.table.action_move(step)
+            self._sync_detail()
+
+    def action_help(self) -> None:
+        rows: list[tuple[str, str]] = []
+        for b in [*self.BINDINGS, *RunsTable.BINDINGS]:
+            assert isinstance(b, Binding)
+            keys = b.key.replace("question_mark", "?").replace("slash", "/").replace(
+                "right_square_bracket", "]").replace("left_square_bracket", "[")
+            rows.append((keys, b.description))
+        self.push_screen(HelpScreen(rows))
+
+
+def run(api: str = wire.DEFAULT_API, pub: str = wire.DEFAULT_PUB, ascii: bool = False) -> None:
+    """Run the TUI in this terminal until the user quits."""
+    GrokwatchApp(api=api, pub=pub, ascii=ascii).run()
+
+
+__all__ = ["GrokwatchApp", "run"]

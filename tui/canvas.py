@@ -1,0 +1,84 @@
+"""A base widget that draws itself as cached lines (``render_line``), not child widgets.
+
+Subclasses implement :meth:`LinesWidget.build` (width, height -> list of
+Strips) and :meth:`LinesWidget.data_key` (anything that changes when the
+data does). Lines are rebuilt only when the key or the size changed, so a
+message that touches another run costs this widget nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+from textual.widget import Widget
+
+Cell = tuple[str, Style | None]
+
+
+def strip(parts: Iterable[Cell], width: int) -> Strip:
+    """One line from (text, style) parts, cropped or padded to ``width`` cells."""
+    segs = [Segment(t, s) for t, s in parts if t]
+    return Strip(segs).adjust_cell_length(width) if segs else Strip.blank(width)
+
+
+def text_lines(lines: list[list[Cell]], width: int, height: int) -> list[Strip]:
+    """Strips for ``lines``, padded with blanks to ``height``."""
+    out = [strip(ln, width) for ln in lines[:height]]
+    out += [Strip.blank(width)] * (height - len(out))
+    return out
+
+
+class LinesWidget(Widget):
+    """Draws lines from :meth:`build`, cached until the data or the size changes."""
+
+    DEFAULT_CSS = "LinesWidget { height: auto; }"
+
+    def __init__(self, *, ascii: bool = False, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.ascii = ascii
+        self._cache_key: Hashable = None
+        self._lines: list[Strip] = []
+        self.builds = 0  # how often lines were rebuilt (tests check coalescing)
+
+    def data_key(self) -> Hashable:
+        """Changes whenever what this widget shows changes."""
+        return None
+
+    def build(self, width: int, height: int) -> list[Strip]:
+        """All lines for this size."""
+        raise NotImplementedError
+
+    def wanted_height(self, width: int) -> int:
+        """Rows this widget wants (used for ``height: auto``)."""
+        return 1
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return self.wanted_height(width)
+
+    def update_if_changed(self) -> bool:
+        """Refresh when the data key moved; return whether it did."""
+        if self.data_key() != (self._cache_key[0] if self._cache_key else None):
+            self.refresh(layout=True)
+            return True
+        return False
+
+    def invalidate(self) -> None:
+        self._cache_key = None
+        self.refresh(layout=True)
+
+    def render_line(self, y: int) -> Strip:
+        w, h = self.size.width, self.size.height
+        key = (self.data_key(), w, h)
+        if key != self._cache_key:
+            base = self.rich_style
+            self._lines = ([ln.apply_style(base) for ln in self.build(w, h)]
+                           if w > 0 and h > 0 else [])
+            self._cache_key = key
+            self.builds += 1
+        if 0 <= y < len(self._lines):
+            return self._lines[y]
+        return Strip.blank(w)

@@ -1,0 +1,126 @@
+"""The run detail: summary, sparklines, spectra, constellation and the run's alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from grokwatch.tui.alerts import AlertsList
+from grokwatch.tui.canvas import Cell, LinesWidget, strip
+from grokwatch.tui.constellation import ConstellationPanel
+from grokwatch.tui.model import RunView
+from grokwatch.tui.sparkline import SeriesPanel, fmt
+from grokwatch.tui.spectrum import SpectraPanel
+from grokwatch.tui.style import DIM, LABEL, WARN, phase_style, state_style
+from rich.style import Style
+from textual.app import ComposeResult
+from textual.containers import Container, Vertical, VerticalScroll
+from textual.strip import Strip
+
+
+def summary_lines(rv: RunView) -> list[list[Cell]]:
+    """Two or three lines about the run: identity, phase, progress, health, config."""
+    g = rv.get
+    onset = g("onset_step")
+    l1: list[Cell] = [(rv.run, LABEL + Style(bold=True)),
+                      (f"  {g('host', '-')} pid {g('pid', '-')}  ", DIM),
+                      (rv.state, state_style(rv.state)), ("  phase ", DIM),
+                      (rv.phase, phase_style(rv.phase)),
+                      ("  onset ", DIM),
+                      ("-" if onset is None else str(onset),
+                       Style(color="magenta", bold=True) if onset is not None else DIM)]
+    l2: list[Cell] = [(f"step {g('step', '-')}  train {fmt(rv.last('train_acc'))}  "
+                       f"val {fmt(rv.last('val_acc'))}  "
+                       f"{fmt(g('rate'))} msg/s", LABEL)]
+    c = g("counters") or {}
+    bad = {k: c.get(k) for k in ("dropped", "gaps", "rejected", "errors") if c.get(k)}
+    if bad:
+        l2.append(("  " + " ".join(f"{k} {v}" for k, v in bad.items()), WARN))
+    cfg = g("config") or {}
+    if g("modulus"):
+        cfg = {"p": g("modulus"), **cfg}
+    l3: list[Cell] = [("config " + " ".join(f"{k}={v}" for k, v in cfg.items()), DIM)]
+    return [l1, l2, l3] if cfg else [l1, l2]
+
+
+class DetailHeader(LinesWidget):
+    """The run's summary lines."""
+
+    def __init__(self, *, ascii: bool = False, id: str | None = None) -> None:
+        super().__init__(ascii=ascii, id=id)
+        self.rv: RunView | None = None
+
+    def show(self, rv: RunView | None) -> None:
+        self.rv = rv
+        self.invalidate()
+
+    def data_key(self) -> Hashable:
+        return None if self.rv is None else (self.rv.run, self.rv.version)
+
+    def wanted_height(self, width: int) -> int:
+        return 1 if self.rv is None else len(summary_lines(self.rv))
+
+    def build(self, width: int, height: int) -> list[Strip]:
+        if self.rv is None:
+            return [strip([("no run selected: pick one in the runs view (1)", DIM)], width)]
+        return [strip(ln, width) for ln in summary_lines(self.rv)]
+
+
+class RunDetail(VerticalScroll, can_focus=True):
+    """Everything about one run; stacks in a narrow terminal, two columns in a wide one."""
+
+    DEFAULT_CSS = """
+    RunDetail { height: 1fr; }
+    RunDetail #detail-body { height: auto; layout: horizontal; }
+    RunDetail #detail-alerts { height: auto; }
+    RunDetail #detail-left, RunDetail #detail-right { height: auto; width: 1fr; }
+    RunDetail #detail-right { padding-left: 1; }
+    RunDetail.narrow #detail-body { layout: vertical; }
+    RunDetail.narrow #detail-right { padding-left: 0; }
+    """
+
+    def __init__(self, *, ascii: bool = False, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.ascii = ascii
+        self.rv: RunView | None = None
+        self.header = DetailHeader(ascii=ascii, id="detail-header")
+        self.series = SeriesPanel(ascii=ascii, id="detail-series")
+        self.fourier = SpectraPanel(ascii=ascii, id="detail-fourier", kinds=("fourier",))
+        self.sv = SpectraPanel(ascii=ascii, id="detail-sv", kinds=("sv",))
+        self.constellation = ConstellationPanel(ascii=ascii, id="detail-constellation")
+        self.alerts = AlertsList(lambda: self.rv.alerts if self.rv else (),
+                                 lambda: (self.rv.run, self.rv.version) if self.rv else 0,
+                                 show_run=False, title="alerts of this run",
+                                 auto_height=True, ascii=ascii, id="detail-alerts")
+        self.alerts.can_focus = False
+
+    def compose(self) -> ComposeResult:
+        yield self.header
+        with Container(id="detail-body"):
+            with Vertical(id="detail-left"):
+                yield self.series
+                yield self.alerts
+            with Vertical(id="detail-right"):
+                yield self.fourier
+                yield self.constellation
+                yield self.sv
+
+    def panels(self) -> list[LinesWidget]:
+        return [self.header, self.series, self.fourier, self.sv, self.constellation,
+                self.alerts]
+
+    def show(self, rv: RunView | None) -> None:
+        """Switch to another run (or none)."""
+        if rv is self.rv:
+            return
+        self.rv = rv
+        for p in self.panels():
+            if hasattr(p, "show"):
+                p.show(rv)  # type: ignore[attr-defined]
+            else:
+                p.invalidate()
+        self.scroll_home(animate=False)
+
+    def update_if_changed(self) -> None:
+        """Redraw only the panels whose data moved."""
+        for p in self.panels():
+            p.update_if_changed()

@@ -1,0 +1,213 @@
+"""Client-side state of the TUI: runs, series tails, arrays and events.
+
+Built from a daemon ``snapshot`` reply and kept current by PUB updates
+(message shapes in :mod:`grokwatch.client`). Plain data only; no Textual here,
+so the model is tested and benchmarked without a terminal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from grokwatch import wire
+
+MAX_POINTS = 4096  # per series: more than any terminal is wide
+MAX_EVENTS = 2000  # alerts + hook events kept for the alerts view
+LAG_SCALAR = "bench.t_send"  # bench/tui_load.py carries its send time here
+
+
+class Series:
+    """A bounded (step, value) tail of one metric."""
+
+    __slots__ = ("steps", "values")
+
+    def __init__(self, maxlen: int = MAX_POINTS) -> None:
+        self.steps: deque[int] = deque(maxlen=maxlen)
+        self.values: deque[float] = deque(maxlen=maxlen)
+
+    def extend(self, steps: list, values: list) -> None:
+        """Append points; out-of-order or repeated steps replace nothing (kept as sent)."""
+        for s, v in zip(steps, values):
+            self.steps.append(int(s))
+            self.values.append(_float(v))
+
+    def array(self) -> np.ndarray:
+        """The values as a float64 array (NaN where the probe sent NaN)."""
+        return np.fromiter(self.values, dtype=np.float64, count=len(self.values))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def _float(v: Any) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _unpack(obj: Any) -> np.ndarray | None:
+    try:
+        return wire.unpack_array(obj)
+    except wire.WireError:
+        return None
+
+
+@dataclass
+class RunView:
+    """Everything the TUI knows about one run."""
+
+    run: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    series: dict[str, Series] = field(default_factory=dict)
+    spectra: dict[str, tuple[int, np.ndarray]] = field(default_factory=dict)
+    points: dict[str, tuple[int, np.ndarray]] = field(default_factory=dict)
+    alerts: deque = field(default_factory=lambda: deque(maxlen=200))
+    version: int = 0  # bumped on every change, so widgets redraw only when needed
+
+    # Convenience accessors over the summary (RunSummary in grokwatch.client).
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.summary.get(key, default)
+
+    def last(self, name: str) -> float | None:
+        """Latest value of a scalar, or None."""
+        v = (self.summary.get("last") or {}).get(name)
+        return None if v is None else _float(v)
+
+    @property
+    def state(self) -> str:
+        return str(self.summary.get("state") or "live")
+
+    @property
+    def phase(self) -> str:
+        return str(self.summary.get("phase") or "starting")
+
+    def apply(self, msg: dict[str, Any]) -> None:
+        """Merge one run update or snapshot entry (summary, new series points, arrays)."""
+        summ = msg.get("run") if isinstance(msg.get("run"), dict) else msg
+        self.summary = {k: v for k, v in summ.items()
+                        if k not in ("series", "spectra", "points")}
+        for name, s in (msg.get("series") or {}).items():
+            if isinstance(s, dict):
+                self.series.setdefault(name, Series()).extend(s.get("steps") or [],
+                                                              s.get("values") or [])
+        for store, key in ((self.spectra, "spectra"), (self.points, "points")):
+            for name, a in (msg.get(key) or {}).items():
+                if isinstance(a, dict):
+                    arr = _unpack(a.get("arr"))
+                    if arr is not None:
+                        store[name] = (int(a.get("step") or 0), arr)
+        self.version += 1
+
+    def metric_names(self) -> list[str]:
+        """All series names, sorted."""
+        return sorted(self.series)
+
+
+@dataclass
+class Event:
+    """One row of the alerts view: an alert or a hook result."""
+
+    t: float
+    run: str
+    kind: str  # alert kind, or "hook"
+    text: str
+    status: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def alert_event(a: dict[str, Any]) -> Event:
+    """An alert map as an alerts-view row."""
+    return Event(t=_float(a.get("t", 0.0)), run=str(a.get("run", "?")),
+                 kind=str(a.get("kind", "?")), status=str(a.get("status", "")),
+                 text=f"step {a.get('step', '?')}: {a.get('summary', '')}", raw=a)
+
+
+def hook_event(h: dict[str, Any]) -> Event:
+    """A HookEvent map as an alerts-view row."""
+    detail = f" {h.get('detail')}" if h.get("detail") else ""
+    rc = f" rc={h['rc']}" if h.get("rc") is not None else ""
+    return Event(t=_float(h.get("t", 0.0)), run=str(h.get("run", "?")), kind="hook",
+                 status=str(h.get("result", "")),
+                 text=f"{h.get('rule', '?')} on {h.get('alert_kind', '?')}: "
+                      f"{h.get('result', '?')}{rc}{detail}", raw=h)
+
+
+class Model:
+    """All client-side state. Apply snapshot and updates from one thread only."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, RunView] = {}
+        self.events: deque[Event] = deque(maxlen=MAX_EVENTS)  # newest last
+        self.connected = False
+        self.ever_connected = False
+        self.snapshots = 0
+        self.version = 0  # bumped when the set of runs or events changes
+        self.events_version = 0
+        # Send times (LAG_SCALAR) of updates applied but not yet painted; the app
+        # turns them into lags after the next refresh (bench/tui_load.py).
+        self.lag_sent: list[float] = []
+        self.track_lag = False
+
+    def apply_snapshot(self, snap: dict[str, Any]) -> None:
+        """Replace all state with a snapshot reply (a reconnect starts clean)."""
+        self.runs = {}
+        for r in snap.get("runs") or []:
+            if isinstance(r, dict) and isinstance(r.get("run"), str):
+                rv = RunView(r["run"])
+                rv.apply(r)
+                self.runs[rv.run] = rv
+        self.events.clear()
+        merged = [alert_event(a) for a in snap.get("alerts") or [] if isinstance(a, dict)]
+        merged += [hook_event(h) for h in snap.get("hooks") or [] if isinstance(h, dict)]
+        merged.sort(key=lambda e: e.t)
+        for ev in merged:
+            self.events.append(ev)
+            if ev.kind != "hook" and ev.run in self.runs:
+                self.runs[ev.run].alerts.append(ev)
+        self.connected = self.ever_connected = True
+        self.snapshots += 1
+        self.version += 1
+        self.events_version += 1
+
+    def apply(self, kind: str, msg: dict[str, Any]) -> str | None:
+        """Apply one update; return the name of the run it changed, if any."""
+        if kind == "snapshot":
+            self.apply_snapshot(msg)
+            return None
+        if kind == "disconnected":
+            self.connected = False
+            self.version += 1
+            return None
+        if kind == "run":
+            summ = msg.get("run")
+            if not isinstance(summ, dict) or not isinstance(summ.get("run"), str):
+                return None
+            name = summ["run"]
+            rv = self.runs.get(name)
+            if rv is None:
+                rv = self.runs[name] = RunView(name)
+                self.version += 1
+            rv.apply(msg)
+            if self.track_lag:
+                sent = rv.last(LAG_SCALAR)
+                if sent is not None and math.isfinite(sent):
+                    self.lag_sent.append(sent)
+            return name
+        if kind == "alert" and isinstance(msg.get("alert"), dict):
+            ev = alert_event(msg["alert"])
+            self.events.append(ev)
+            if ev.run in self.runs:
+                self.runs[ev.run].alerts.append(ev)
+                self.runs[ev.run].version += 1
+            self.events_version += 1
+            return ev.run
+        if kind == "hook" and isinstance(msg.get("hook"), dict):
+            self.events.append(hook_event(msg["hook"]))
+            self.events_version += 1
+        return None

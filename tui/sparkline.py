@@ -1,0 +1,163 @@
+"""Sparklines: one metric per line, downsampled to the width, drawn from cached strips."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+
+import numpy as np
+from grokwatch.tui.canvas import Cell, LinesWidget, strip
+from grokwatch.tui.model import RunView
+from grokwatch.tui.style import DIM, LABEL, NULL, WARN, Glyphs, glyphs
+from rich.style import Style
+from textual.strip import Strip
+
+LABEL_W = 18
+VALUE_W = 10
+
+
+def downsample(values: np.ndarray, n: int) -> np.ndarray:
+    """Mean of ``n`` equal chunks (NaN where a chunk has no finite value).
+
+    A chunk holding any non-finite value stays NaN: a NaN loss is news and
+    must not be averaged away. Series that already fit are returned as is.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if n <= 0:
+        return v[:0]
+    if len(v) <= n:
+        return v
+    edges = np.linspace(0, len(v), n + 1).astype(np.int64)[:-1]
+    finite = np.isfinite(v)
+    sums = np.add.reduceat(np.where(finite, v, 0.0), edges)
+    counts = np.add.reduceat(finite.astype(np.int64), edges)
+    bad = np.add.reduceat((~finite).astype(np.int64), edges)
+    out = np.divide(sums, counts, out=np.full(n, np.nan), where=counts > 0)
+    out[bad > 0] = np.nan
+    return out
+
+
+def levels(values: np.ndarray, lo: float, hi: float, n_levels: int) -> np.ndarray:
+    """Map values to 0..n_levels-1 on [lo, hi]; -1 for non-finite values."""
+    v = np.asarray(values, dtype=np.float64)
+    out = np.full(len(v), -1, dtype=np.int64)
+    ok = np.isfinite(v)
+    span = hi - lo
+    if span <= 0 or not math.isfinite(span):
+        out[ok] = n_levels // 2
+    else:
+        out[ok] = np.clip(((v[ok] - lo) / span * (n_levels - 1)).round(), 0, n_levels - 1)
+    return out
+
+
+def spark_text(values: np.ndarray, width: int, g: Glyphs, *,
+               lo: float | None = None, hi: float | None = None) -> str:
+    """The sparkline characters for ``values`` in at most ``width`` cells."""
+    v = downsample(values, width)
+    finite = v[np.isfinite(v)]
+    if lo is None:
+        lo = float(finite.min()) if len(finite) else 0.0
+    if hi is None:
+        hi = float(finite.max()) if len(finite) else 1.0
+    lv = levels(v, lo, hi, len(g.spark))
+    return "".join(g.nonfinite if i < 0 else g.spark[i] for i in lv)
+
+
+def fmt(v: float | None) -> str:
+    """A compact number for a 9-cell column."""
+    if v is None:
+        return "-"
+    if not math.isfinite(v):
+        return str(v)
+    a = abs(v)
+    if a != 0 and (a >= 1e5 or a < 1e-3):
+        return f"{v:.2e}"
+    return f"{v:.4g}"
+
+
+def spark_cells(label: str, values: np.ndarray, width: int, g: Glyphs, style: Style, *,
+                lo: float | None = None, hi: float | None = None,
+                last: float | None = None, label_w: int = LABEL_W) -> list[Cell]:
+    """A labelled sparkline row: label, line, latest value."""
+    sw = max(1, width - label_w - VALUE_W)
+    text = spark_text(values, sw, g, lo=lo, hi=hi)
+    val = last if last is not None else (float(values[-1]) if len(values) else None)
+    val_style = WARN if val is not None and not math.isfinite(val) else LABEL
+    if len(label) >= label_w:
+        label = label[: label_w - 2] + "~"
+    parts: list[Cell] = [(label.ljust(label_w), LABEL)]
+    # Non-finite marks in red, the rest in the series colour.
+    run_start = 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or (text[i] == g.nonfinite) != (text[run_start] == g.nonfinite):
+            chunk = text[run_start:i]
+            parts.append((chunk, WARN if chunk[0] == g.nonfinite else style))
+            run_start = i
+    parts.append((" " * (sw - len(text)), None))
+    parts.append((fmt(val).rjust(VALUE_W), val_style))
+    return parts
+
+
+def detail_rows(rv: RunView) -> list[tuple[str, str, str | None]]:
+    """(label, series, reference series) for the run detail, in display order."""
+    names = rv.metric_names()
+    rows: list[tuple[str, str, str | None]] = []
+    for n in ("train_loss", "val_loss", "train_acc", "val_acc", "weight_norm", "grad_norm"):
+        if n in rv.series:
+            rows.append((n, n, None))
+    for suffix in (".erank", ".fourier_entropy", ".fourier_conc", ".fourier_ipr"):
+        for n in names:
+            if n.endswith(suffix):
+                ref = n + "_null"
+                rows.append((n, n, ref if ref in rv.series else None))
+    return rows
+
+
+class SeriesPanel(LinesWidget):
+    """The run detail's sparklines; a reference (null) series gets its own dim line."""
+
+    def __init__(self, *, ascii: bool = False, id: str | None = None) -> None:
+        super().__init__(ascii=ascii, id=id)
+        self.rv: RunView | None = None
+
+    def show(self, rv: RunView | None) -> None:
+        self.rv = rv
+        self.invalidate()
+
+    def data_key(self) -> Hashable:
+        return None if self.rv is None else (self.rv.run, self.rv.version)
+
+    def wanted_height(self, width: int) -> int:
+        if self.rv is None:
+            return 1
+        rows = detail_rows(self.rv)
+        return 1 + len(rows) + sum(1 for r in rows if r[2])
+
+    def build(self, width: int, height: int) -> list[Strip]:
+        g = glyphs(self.ascii)
+        if self.rv is None:
+            return [strip([("no run selected", DIM)], width)]
+        rv = self.rv
+        out = [strip([(f"metrics of {rv.run}  (step {rv.get('step', '-')})", LABEL)], width)]
+        rows = detail_rows(rv)
+        if not rows:
+            out.append(strip([("no metrics yet", DIM)], width))
+        # Labels as wide as the longest name, within a third of the width.
+        lw = max([LABEL_W, *(len(r[0]) + 1 for r in rows)])
+        lw = min(lw, max(LABEL_W, width // 3))
+        for label, name, ref in rows:
+            vals = rv.series[name].array()
+            color = Style(color="deep_sky_blue1")
+            if ref is None:
+                out.append(strip(spark_cells(label, vals, width, g, color, label_w=lw), width))
+                continue
+            # Value and its permutation null on one shared scale, so the gap is visible.
+            null = rv.series[ref].array()
+            both = np.concatenate([vals, null])
+            both = both[np.isfinite(both)]
+            lo, hi = (float(both.min()), float(both.max())) if len(both) else (0.0, 1.0)
+            out.append(strip(spark_cells(label, vals, width, g, Style(color="magenta"),
+                                         lo=lo, hi=hi, label_w=lw), width))
+            out.append(strip(spark_cells("  null", null, width, g, NULL, lo=lo, hi=hi,
+                                         label_w=lw), width))
+        return out

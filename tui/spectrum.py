@@ -1,0 +1,165 @@
+"""ASCII spectra: Fourier power per frequency (key frequencies and null level marked)
+and singular-value spectra, as vertical bars drawn into cached lines."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import numpy as np
+from grokwatch.tui.canvas import Cell, LinesWidget, strip
+from grokwatch.tui.model import RunView
+from grokwatch.tui.sparkline import fmt
+from grokwatch.tui.style import BAR, DIM, KEY, LABEL, NULL, Glyphs, glyphs
+from rich.style import Style
+from textual.strip import Strip
+
+FOURIER_H = 8
+SV_H = 4
+
+
+def key_freqs(power: np.ndarray, null: float, k: int = 5) -> list[int]:
+    """Indices of up to ``k`` strongest bins that stand at least 2x above ``null``."""
+    p = np.nan_to_num(np.asarray(power, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    order = np.argsort(-p, kind="stable")[:k]
+    return sorted(int(i) for i in order if p[i] > 0 and p[i] >= 2.0 * null)
+
+
+def _columns(values: np.ndarray, width: int) -> tuple[np.ndarray, int, np.ndarray]:
+    """Per-column values (max over bins when there are more bins than columns),
+    the cell width of one bin, and for each column its first bin index."""
+    n = len(values)
+    if n <= width:
+        cw = max(1, min(3, width // max(n, 1)))
+        return values, cw, np.arange(n)
+    edges = np.linspace(0, n, width + 1).astype(np.int64)[:-1]
+    v = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.maximum.reduceat(v, edges), 1, edges
+
+
+def bar_rows(values: np.ndarray, width: int, height: int, g: Glyphs, *,
+             null: float | None = None, keys: list[int] | tuple = (),
+             style: Style = BAR) -> list[list[Cell]]:
+    """``height`` rows of vertical bars plus one axis row (key bins marked)."""
+    v = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    v = np.maximum(v, 0.0)
+    if len(v) == 0 or width <= 0:
+        return [[("(empty)", DIM)]]
+    cols, cw, first = _columns(v, width)
+    keyset = set(keys)
+    # A column is "key" if any bin it covers is a key bin.
+    bounds = list(first[1:]) + [len(v)]
+    is_key = [any(k in keyset for k in range(int(a), int(b))) for a, b in zip(first, bounds)]
+    vmax = max(float(cols.max()), null or 0.0)
+    if vmax <= 0:
+        vmax = 1.0
+    heights = cols / vmax * height  # in rows, fractional
+    null_h = None if null is None else null / vmax * height
+    rows: list[list[Cell]] = []
+    gap = 1 if cw >= 2 else 0
+    for r in range(height):
+        base = height - 1 - r  # level of this row's bottom edge
+        parts: list[Cell] = []
+        for c, h in enumerate(heights):
+            fill = h - base
+            on_null = null_h is not None and base <= null_h < base + 1
+            eighths = int(fill * 8) if 0 < fill < 1 else 0
+            if fill >= 1:
+                ch = g.bar_full
+            elif g.braille and eighths >= 1:
+                ch = g.bar_eighths[eighths - 1]
+            elif not g.braille and fill >= 0.5:
+                ch = g.bar_full  # ASCII has no partial blocks: round
+            else:
+                ch = g.null if on_null else " "
+            st = NULL if ch == g.null else (KEY if is_key[c] else style)
+            parts.append((ch * (cw - gap), st))
+            if gap:
+                parts.append((g.null if on_null else " ", NULL))
+        rows.append(parts)
+    axis: list[Cell] = []
+    for c in range(len(cols)):
+        axis.append(((g.key if is_key[c] else g.hline) * (cw - gap), KEY if is_key[c] else DIM))
+        if gap:
+            axis.append((g.hline, DIM))
+    rows.append(axis)
+    return rows
+
+
+def fourier_block(name: str, step: int, power: np.ndarray, width: int, height: int,
+                  g: Glyphs, null_spec: np.ndarray | None = None) -> list[list[Cell]]:
+    """Title, bars and axis for one Fourier power spectrum over k = 1..K."""
+    if null_spec is not None and len(null_spec):
+        null, null_name = float(np.nanmean(null_spec)), "null"
+    else:
+        # No permutation-null spectrum sent: the flat level of the same total power.
+        finite = power[np.isfinite(power)]
+        null, null_name = (float(finite.mean()) if len(finite) else 0.0), "flat"
+    keys = key_freqs(power, null)
+    key_txt = " ".join(str(k + 1) for k in keys) or "none"
+    title: list[Cell] = [(f"{name} @ {step}  K={len(power)}  ", LABEL),
+                         (f"{g.key} key k: {key_txt}", KEY),
+                         (f"  {g.null} {null_name} {fmt(null)}", NULL)]
+    return [title, *bar_rows(power, width, height, g, null=null, keys=keys)]
+
+
+def sv_block(name: str, step: int, sv: np.ndarray, width: int, height: int,
+             g: Glyphs) -> list[list[Cell]]:
+    """Title and bars for one singular-value spectrum (largest first)."""
+    top = fmt(float(sv[0])) if len(sv) else "-"
+    title: list[Cell] = [(f"{name} @ {step}  n={len(sv)}  s1={top}", LABEL)]
+    return [title, *bar_rows(sv, width, height, g, style=Style(color="green3"))[:-1]]
+
+
+def spectrum_names(rv: RunView) -> tuple[list[str], list[str]]:
+    """(Fourier spectra, singular-value spectra) a run has, sorted."""
+    four = sorted(n for n in rv.spectra if n.endswith(".fourier"))
+    sv = sorted(n for n in rv.spectra if n.endswith(".sv"))
+    return four, sv
+
+
+class SpectraPanel(LinesWidget):
+    """Every ``<m>.fourier`` and ``<m>.sv`` spectrum of the selected run."""
+
+    def __init__(self, *, ascii: bool = False, id: str | None = None,
+                 kinds: tuple[str, ...] = ("fourier", "sv")) -> None:
+        super().__init__(ascii=ascii, id=id)
+        self.rv: RunView | None = None
+        self.kinds = kinds
+
+    def show(self, rv: RunView | None) -> None:
+        self.rv = rv
+        self.invalidate()
+
+    def data_key(self) -> Hashable:
+        if self.rv is None:
+            return None
+        return (self.rv.run, tuple((n, s[0], id(s[1])) for n, s in self.rv.spectra.items()))
+
+    def _names(self) -> tuple[list[str], list[str]]:
+        if self.rv is None:
+            return [], []
+        four, sv = spectrum_names(self.rv)
+        return (four if "fourier" in self.kinds else []), (sv if "sv" in self.kinds else [])
+
+    def wanted_height(self, width: int) -> int:
+        four, sv = self._names()
+        if not four and not sv:
+            return 1
+        return len(four) * (FOURIER_H + 2) + len(sv) * (SV_H + 1)
+
+    def build(self, width: int, height: int) -> list[Strip]:
+        g = glyphs(self.ascii)
+        four, sv = self._names()
+        if self.rv is None or (not four and not sv):
+            return [strip([("no spectra yet", DIM)], width)]
+        lines: list[list[Cell]] = []
+        for n in four:
+            step, arr = self.rv.spectra[n]
+            null = self.rv.spectra.get(n + "_null")
+            lines += fourier_block(n, step, arr.astype(np.float64), width, FOURIER_H, g,
+                                   None if null is None else null[1].astype(np.float64))
+        for n in sv:
+            step, arr = self.rv.spectra[n]
+            lines += sv_block(n, step, arr.astype(np.float64), width, SV_H, g)
+        return [strip(ln, width) for ln in lines]
+
