@@ -103,7 +103,7 @@ class HookRunner:
             self._submit(alert)
         except Exception:  # a bug here must not take the daemon's loop down
             self._counts["errors"] += 1
-            log.exception("hook submit failed for alert %r", alert.get("kind"))
+            log.exception("hook submit failed for alert %.200r", alert)
 
     def _submit(self, alert: dict[str, Any]) -> None:
         if self._closed or not self.rules:
