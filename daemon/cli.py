@@ -1,0 +1,348 @@
+"""``grokwatch daemon|runs|status|export|alerts``: the daemon and its CLI clients."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fnmatch
+import json
+import math
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+from grokwatch import wire
+
+
+def _env_api() -> str:
+    return os.environ.get("GROKWATCH_API", wire.DEFAULT_API)
+
+
+def _env_pub() -> str:
+    return os.environ.get("GROKWATCH_PUB", wire.DEFAULT_PUB)
+
+
+def register(sub: Any) -> None:
+    """Add the daemon's subcommands to the ``grokwatch`` parser."""
+    p = sub.add_parser("daemon", help="run the daemon (ingest, store, detect, serve clients)")
+    p.add_argument("--ingest", default=os.environ.get("GROKWATCH_ENDPOINT", wire.DEFAULT_INGEST),
+                   help="ROUTER endpoint probes connect to (default %(default)s)")
+    p.add_argument("--pub", default=_env_pub(), help="PUB endpoint for updates (default %(default)s)")
+    p.add_argument("--api", default=_env_api(),
+                   help="ROUTER endpoint for snapshots and queries (default %(default)s)")
+    p.add_argument("--db", type=Path, default=None,
+                   help="SQLite store (default $XDG_STATE_HOME/grokwatch/grokwatch.db)")
+    p.add_argument("--hooks", type=Path, default=None,
+                   help="hooks TOML file (default $XDG_CONFIG_HOME/grokwatch/hooks.toml if it exists)")
+    p.add_argument("--lost-after", type=float, default=60.0, metavar="S",
+                   help="seconds of silence before a live run is lost (default %(default)s)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow binding non-loopback addresses (traffic is unencrypted)")
+    p.set_defaults(func=cmd_daemon)
+
+    def client_args(q: argparse.ArgumentParser, *, pub: bool = False) -> None:
+        q.add_argument("--api", default=_env_api(), help="daemon API endpoint (default %(default)s)")
+        if pub:
+            q.add_argument("--pub", default=_env_pub(),
+                           help="daemon PUB endpoint (default %(default)s)")
+        q.add_argument("--json", action="store_true", help="machine-readable output")
+        q.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the daemon")
+
+    p = sub.add_parser("runs", help="list runs (from the daemon, or a store with --db)")
+    client_args(p)
+    p.add_argument("--db", type=Path, default=None, help="read this store directly, no daemon")
+    p.add_argument("--run", default="*", metavar="GLOB", help="only runs matching this glob")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("status", help="daemon rates, queue depths, drops and rejects")
+    client_args(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("export", help="a run's scalars as JSON lines or CSV")
+    client_args(p)
+    p.add_argument("run", help="run name")
+    p.add_argument("--db", type=Path, default=None, help="read this store directly, no daemon")
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    p.add_argument("--metric", default=None, help="only this scalar")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("alerts", help="alerts and hook events (--follow streams them)")
+    client_args(p, pub=True)
+    p.add_argument("--run", default="*", metavar="GLOB", help="only runs matching this glob")
+    p.add_argument("--kind", default=None, help="only this alert kind")
+    p.add_argument("--follow", action="store_true",
+                   help="after the stored ones, stream new alerts and hook events as JSON lines")
+    p.add_argument("--db", type=Path, default=None, help="read this store directly, no daemon")
+    p.set_defaults(func=cmd_alerts)
+
+
+def _err(msg: str) -> int:
+    print(f"grokwatch: {msg}", file=sys.stderr)
+    return 1
+
+
+def _jsonable(obj: Any) -> Any:
+    """NaN/Inf as null and packed arrays as lists: strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        if set(obj) == {"dt", "sh", "b"}:
+            return _jsonable(wire.array_to_list(obj))
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, bytes):
+        return obj.hex()
+    return obj
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(_jsonable(obj), separators=(",", ":"))
+
+
+def _request(args: argparse.Namespace, op: str, **kw: Any) -> dict | None:
+    from grokwatch.client import DaemonUnavailable, request
+    try:
+        return request(args.api, op, timeout=args.timeout, **kw)
+    except DaemonUnavailable as e:
+        _err(f"{e} (is `grokwatch daemon` running? or pass --db to read a store)")
+    except RuntimeError as e:
+        _err(str(e))
+    return None
+
+
+def _open_ro(path: Path):
+    from grokwatch.daemon.store import open_store
+    return open_store(path, readonly=True)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    """Run the daemon in the foreground until SIGINT/SIGTERM."""
+    from grokwatch.daemon import paths
+    from grokwatch.daemon.hooks import default_hooks_path
+    from grokwatch.daemon.server import Config, serve
+
+    hooks = args.hooks if args.hooks is not None else default_hooks_path()
+    if args.lost_after <= 0:
+        return _err("--lost-after must be positive")
+    cfg = Config(ingest=args.ingest, pub=args.pub, api=args.api,
+                 db=args.db if args.db is not None else paths.default_db_path(),
+                 hooks=hooks, lost_after=args.lost_after, allow_remote=args.allow_remote)
+    return serve(cfg)
+
+
+def _summaries_from_store(path: Path, pat: str) -> list[dict]:
+    st = _open_ro(path)
+    try:
+        out = []
+        for name, info in st.load_runs().items():
+            if not fnmatch.fnmatchcase(name, pat):
+                continue
+            out.append({"run": name, "sid": info.get("sid"), "host": info.get("host"),
+                        "pid": info.get("pid"), "config": info.get("config", {}),
+                        "modulus": info.get("modulus"), "start": info.get("start"),
+                        "state": info.get("state", "live"), "step": info.get("step", 0),
+                        "last_t": info.get("last_t"), "phase": info.get("phase", "starting"),
+                        "onset_step": info.get("onset_step"), "last": info.get("last", {}),
+                        "rate": 0.0, "counters": info.get("counters", {})})
+        return out
+    finally:
+        st.close()
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """List runs from the daemon, or from a store with ``--db``."""
+    from grokwatch.daemon.store import StoreError
+    if args.db is not None:
+        try:
+            runs = _summaries_from_store(args.db, args.run)
+        except (StoreError, sqlite3.Error) as e:
+            return _err(str(e).splitlines()[0])
+    else:
+        reply = _request(args, "runs", run=args.run)
+        if reply is None:
+            return 1
+        runs = reply["runs"]
+    if args.json:
+        print(_dumps(runs))
+        return 0
+    cols = ("run", "state", "phase", "step", "train_acc", "val_acc", "onset", "rec/s", "gaps",
+            "drops")
+    rows = [[r["run"], r["state"], r["phase"], str(r["step"]),
+             _fmt(r["last"].get("train_acc")), _fmt(r["last"].get("val_acc")),
+             _fmt(r["onset_step"]), f"{r.get('rate', 0.0):.0f}",
+             str(r["counters"].get("gaps", 0)), str(r["counters"].get("dropped", 0))]
+            for r in runs]
+    widths = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c)
+              for i, c in enumerate(cols)]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+    for row in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show the daemon's rates, queues, drops and rejects."""
+    reply = _request(args, "status")
+    if reply is None:
+        return 1
+    st = reply["status"]
+    if args.json:
+        print(_dumps(st))
+        return 0
+    print(f"daemon pid {st['pid']}, up {st['uptime']:.0f} s, store {st['db']}")
+    print(f"runs {st['runs']} ({st['live_runs']} live); records {st['records']} in "
+          f"{st['frames']} frames; {st['rates']['records_per_s']:.0f} records/s now")
+    print(f"duplicates {st['duplicates']}, gaps {st['gaps']}, probe drops {st['dropped']}, "
+          f"missing (may still arrive) {st['missing']}")
+    rej = ", ".join(f"{k} {v}" for k, v in sorted(st["rejected"].items())) or "none"
+    print(f"rejected frames {st['rejected_total']}: {rej}")
+    q = st["queues"]
+    print(f"queues: pending rows {q['pending_rows']}; hooks {q['hooks']}")
+    print(f"publish seq {st['publish']['seq']} (dropped {st['publish']['dropped']}); "
+          f"alerts {st['alerts']}; rss {st['rss_bytes'] / 2**20:.0f} MiB")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Print a run's scalars as JSON lines (default) or CSV."""
+    from grokwatch.daemon.store import StoreError
+    if args.db is not None:
+        try:
+            st = _open_ro(args.db)
+            try:
+                if args.run not in st.run_names():
+                    return _err(f"no run named {args.run!r} in {args.db}")
+                rows: Any = list(st.export_rows(args.run, args.metric))
+            finally:
+                st.close()
+        except (StoreError, sqlite3.Error) as e:
+            return _err(str(e).splitlines()[0])
+    else:
+        reply = _request(args, "export", run=args.run, metric=args.metric)
+        if reply is None:
+            return 1
+        rows = reply["rows"]
+    out = sys.stdout
+    if args.format == "csv":
+        w = csv.writer(out)
+        w.writerow(["step", "t", "name", "value"])
+        for r in rows:
+            w.writerow([r["step"], repr(r["t"]), r["name"], repr(r["value"])])
+    else:
+        for r in rows:
+            v = r["value"]
+            out.write(json.dumps({"step": r["step"], "t": r["t"], "name": r["name"],
+                                  "value": v if math.isfinite(v) else str(v)}) + "\n")
+    return 0
+
+
+def _print_alert(a: dict, as_json: bool) -> None:
+    if as_json:
+        print(_dumps(a), flush=True)
+    else:
+        print(f"{a['time']}  {a['run']}  {a['kind']} {a['status']}  step {a['step']}: "
+              f"{a.get('summary', '')}", flush=True)
+
+
+def _print_hook(h: dict, as_json: bool) -> None:
+    if as_json:
+        print(_dumps({"hook": h}), flush=True)
+    else:
+        print(f"{h.get('time', '')}  {h.get('run', '')}  hook {h.get('rule', '')} "
+              f"{h.get('alert_kind', '')}: {h.get('result', '')} rc={h.get('rc')}", flush=True)
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    """Print stored alerts (and hook events); with ``--follow`` stream new ones."""
+    from grokwatch.daemon.store import StoreError
+    if args.db is not None:
+        try:
+            st = _open_ro(args.db)
+            try:
+                alerts = st.load_alerts(args.run, args.kind)
+                hooks = st.load_hook_events(args.run)
+            finally:
+                st.close()
+        except (StoreError, sqlite3.Error) as e:
+            return _err(str(e).splitlines()[0])
+    else:
+        reply = _request(args, "alerts", run=args.run, kind=args.kind)
+        if reply is None:
+            return 1
+        alerts, hooks = reply["alerts"], reply.get("hooks", [])
+    if args.json and not args.follow:
+        print(_dumps({"alerts": alerts, "hooks": hooks}))
+    else:
+        for a in alerts:
+            _print_alert(a, args.json)
+        for h in hooks:
+            if args.kind is None or h.get("alert_kind") == args.kind:
+                _print_hook(h, args.json)
+    if not args.follow:
+        return 0
+    return _follow(args, {a.get("fingerprint", "") + repr(a.get("t")) + a.get("status", "")
+                          for a in alerts})
+
+
+def _follow(args: argparse.Namespace, seen: set[str]) -> int:
+    """Stream alerts and hook events from the PUB socket (clone pattern) until interrupted."""
+    from grokwatch.client import CloneClient
+    if args.db is not None:
+        return _err("--follow needs a running daemon, not --db")
+    cc = CloneClient(args.api, args.pub, snapshot_timeout=args.timeout)
+    seen_hooks: set[str] = set()
+    try:
+        while True:
+            for kind, msg in cc.poll(timeout=0.5):
+                if kind == "snapshot":
+                    # After a (re)connect: print what we missed, once.
+                    for a in msg.get("alerts", []):
+                        _follow_alert(a, args, seen)
+                    for h in msg.get("hooks", []):
+                        _follow_hook(h, args, seen_hooks)
+                elif kind == "alert":
+                    _follow_alert(msg["alert"], args, seen)
+                elif kind == "hook":
+                    _follow_hook(msg["hook"], args, seen_hooks)
+                elif kind == "disconnected" and not args.json:
+                    print("(daemon unreachable; waiting)", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        cc.close()
+
+
+def _follow_alert(a: dict, args: argparse.Namespace, seen: set[str]) -> None:
+    key = a.get("fingerprint", "") + repr(a.get("t")) + a.get("status", "")
+    if key in seen:
+        return
+    seen.add(key)
+    if fnmatch.fnmatchcase(a.get("run", ""), args.run) and (args.kind is None
+                                                            or a.get("kind") == args.kind):
+        _print_alert(a, args.json)
+
+
+def _follow_hook(h: dict, args: argparse.Namespace, seen: set[str]) -> None:
+    key = f"{h.get('fingerprint')}{h.get('rule')}{h.get('t')}{h.get('result')}"
+    if key in seen:
+        return
+    seen.add(key)
+    if fnmatch.fnmatchcase(h.get("run", "") or "", args.run) and (
+            args.kind is None or h.get("alert_kind") == args.kind):
+        _print_hook(h, args.json)
+
+

@@ -1,0 +1,83 @@
+"""The update stream of the clone pattern: PUB with one global, strictly increasing seq.
+
+Run updates are coalesced: a run is published at most every ``min_interval``
+seconds (10/s by default), carrying only what changed since its last update.
+Alerts and hook events go out at once. A ``hugz`` heartbeat with the latest
+seq goes out every second so clients can tell silence from loss.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import zmq
+from grokwatch.daemon.runstate import RunState
+
+from grokwatch import wire
+
+
+class Publisher:
+    """Owns the PUB socket and the global update seq."""
+
+    def __init__(self, sock: zmq.Socket, *, min_interval: float = 0.1,
+                 hugz_interval: float = 1.0) -> None:
+        self.sock = sock
+        self.seq = 0  # last seq sent
+        self.min_interval = min_interval
+        self.hugz_interval = hugz_interval
+        self.sent = 0
+        self.dropped = 0  # updates the PUB socket refused (HWM); clients re-snapshot on the gap
+        self._last_hugz = 0.0
+
+    def _send(self, topic: bytes, body: dict[str, Any]) -> None:
+        self.seq += 1
+        body["seq"] = self.seq
+        try:
+            self.sock.send_multipart([topic, wire.encode_msg(body)], zmq.NOBLOCK)
+            self.sent += 1
+        except zmq.Again:
+            self.dropped += 1
+
+    def run_update(self, rs: RunState) -> None:
+        """Publish what changed in one run since its last update."""
+        self._send(b"run", rs.take_update())
+        rs.last_pub = time.monotonic()
+
+    def alert(self, alert: dict[str, Any]) -> None:
+        """Publish one alert (wire map)."""
+        self._send(b"alert", {"alert": alert})
+
+    def hook(self, event: dict[str, Any]) -> None:
+        """Publish one hook event."""
+        self._send(b"hook", {"hook": event})
+
+    def flush_runs(self, runs: dict[str, RunState], *, force: bool = False,
+                   now: float | None = None, budget: int = 1_000) -> int:
+        """Publish dirty runs whose last update is older than ``min_interval``.
+
+        ``force`` publishes every dirty run (before a snapshot, so the snapshot
+        and the stream agree). At most ``budget`` runs per call unless forced.
+        """
+        now = time.monotonic() if now is None else now
+        n = 0
+        for rs in runs.values():
+            if rs.dirty and (force or now - rs.last_pub >= self.min_interval):
+                self.run_update(rs)
+                n += 1
+                if not force and n >= budget:
+                    break
+        return n
+
+    def maybe_hugz(self, now: float | None = None) -> bool:
+        """Send the heartbeat if one is due (it carries the latest seq, not a new one)."""
+        now = time.monotonic() if now is None else now
+        if now - self._last_hugz < self.hugz_interval:
+            return False
+        self._last_hugz = now
+        try:
+            self.sock.send_multipart([b"hugz", wire.encode_msg({"seq": self.seq, "t": time.time()})],
+                                     zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+        return True

@@ -1,0 +1,255 @@
+"""Per-run state in the daemon: summary fields, counters, series, arrays, sessions.
+
+A *session* is one ``Probe`` (run, sid). It remembers which seqs it has
+stored so duplicates are dropped and holes are visible. A hole (seqs missing
+below the highest one seen) stays *open* while the probe may still resend it
+and is *closed* (counted in ``gaps``) once it cannot arrive any more: the probe
+said it dropped records, a resend skipped past it, or it stayed open too long.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from grokwatch.daemon.ring import Series, to_lists
+
+COUNTERS = ("frames", "records", "rejected", "dropped", "gaps", "duplicates", "errors")
+MAX_HOLES = 1_000  # open hole ranges kept per session; older ones are closed
+PENDING_CAP = 512  # unpublished points kept per metric between two updates
+
+
+@dataclass
+class Session:
+    """Dedup and loss bookkeeping of one probe session."""
+
+    hi: int = 0  # highest seq stored (or accepted into the open batch)
+    holes: list[list[int]] = field(default_factory=list)  # open [lo, hi] ranges, sorted
+    hole_t: list[float] = field(default_factory=list)  # when each hole opened
+    gaps: int = 0  # seqs that will never arrive (closed holes)
+    dropped: int = 0  # the probe's own cumulative drop count, as last reported
+    errors: int = 0  # the probe's cumulative internal errors
+    acked: int = 0  # last seq acknowledged
+
+    def accept(self, seq: int, now: float) -> bool:
+        """True if ``seq`` is new (store it), False for a duplicate."""
+        if seq > self.hi:
+            if seq > self.hi + 1:
+                self.holes.append([self.hi + 1, seq - 1])
+                self.hole_t.append(now)
+                if len(self.holes) > MAX_HOLES:
+                    self._close(0)
+            self.hi = seq
+            return True
+        for i, (lo, hi) in enumerate(self.holes):
+            if lo <= seq <= hi:
+                # Fill: split the hole around seq.
+                parts = [p for p in ([lo, seq - 1], [seq + 1, hi]) if p[0] <= p[1]]
+                self.holes[i:i + 1] = parts
+                self.hole_t[i:i + 1] = [self.hole_t[i]] * len(parts)
+                return True
+            if lo > seq:
+                break
+        return False
+
+    def _close(self, i: int) -> int:
+        lo, hi = self.holes.pop(i)
+        self.hole_t.pop(i)
+        self.gaps += hi - lo + 1
+        return hi - lo + 1
+
+    def close_below(self, seq: int) -> int:
+        """Close every open hole below ``seq``; return how many seqs were closed."""
+        n = 0
+        while self.holes and self.holes[0][0] < seq:
+            lo, hi = self.holes[0]
+            if hi < seq:
+                n += self._close(0)
+            else:  # partly below: close the lower part only
+                self.holes[0][0] = seq
+                self.gaps += seq - lo
+                n += seq - lo
+        return n
+
+    def close_between(self, seqs: list[int]) -> int:
+        """Close holes strictly between consecutive seqs of one frame (a contiguous slice
+        of the probe's buffer: whatever lies between was dropped there)."""
+        n = 0
+        if not self.holes:
+            return 0
+        for a, b in zip(seqs, seqs[1:]):
+            if b > a + 1:
+                n += self._close_range(a + 1, b - 1)
+        return n
+
+    def _close_range(self, lo: int, hi: int) -> int:
+        n = 0
+        i = 0
+        while i < len(self.holes):
+            hlo, hhi = self.holes[i]
+            if hhi < lo:
+                i += 1
+                continue
+            if hlo > hi:
+                break
+            olo, ohi = max(lo, hlo), min(hi, hhi)
+            parts = [p for p in ([hlo, olo - 1], [ohi + 1, hhi]) if p[0] <= p[1]]
+            self.holes[i:i + 1] = parts
+            self.hole_t[i:i + 1] = [self.hole_t[i]] * len(parts)
+            self.gaps += ohi - olo + 1
+            n += ohi - olo + 1
+            i += len(parts)
+        return n
+
+    def close_oldest(self, count: int) -> int:
+        """Close up to ``count`` of the lowest missing seqs (the probe drops oldest first)."""
+        n = 0
+        while self.holes and n < count:
+            lo, hi = self.holes[0]
+            take = min(hi - lo + 1, count - n)
+            if take == hi - lo + 1:
+                n += self._close(0)
+            else:
+                self.holes[0][0] = lo + take
+                self.gaps += take
+                n += take
+        return n
+
+    def close_stale(self, now: float, timeout: float) -> int:
+        """Close holes open longer than ``timeout`` seconds."""
+        n = 0
+        while self.hole_t and now - self.hole_t[0] > timeout:
+            n += self._close(0)
+        # Holes are opened in order, but fills may reorder times: check all.
+        i = 0
+        while i < len(self.hole_t):
+            if now - self.hole_t[i] > timeout:
+                n += self._close(i)
+            else:
+                i += 1
+        return n
+
+    def watermark(self) -> int:
+        """Highest seq with every seq at or below it stored or known lost (the ack)."""
+        return self.holes[0][0] - 1 if self.holes else self.hi
+
+    def missing(self) -> int:
+        """Seqs in open holes (may still arrive)."""
+        return sum(hi - lo + 1 for lo, hi in self.holes)
+
+
+class RunState:
+    """Everything the daemon holds in memory about one run."""
+
+    def __init__(self, name: str, run_id: int, *, ring_cap: int = 512,
+                 hist_cap: int = 256) -> None:
+        self.name = name
+        self.run_id = run_id
+        self.ring_cap, self.hist_cap = ring_cap, hist_cap
+        self.info: dict[str, Any] = {"host": None, "pid": None, "config": {}, "modulus": None,
+                                     "start": None, "state": "live", "step": 0,
+                                     "last_t": None, "sid": None}
+        self.counters = dict.fromkeys(COUNTERS, 0)
+        self.sessions: dict[int, Session] = {}
+        self.series: dict[str, Series] = {}
+        self.spectra: dict[str, dict] = {}
+        self.points: dict[str, dict] = {}
+        self.last: dict[str, float] = {}
+        self.detector: Any = None
+        self.last_heard = time.time()  # daemon clock
+        self.silenced = False  # stalled/lost alerts fired and not yet resolved
+        self.phase = "starting"
+        self.onset_step: int | None = None
+        # Rate: records counted in the current one-second window.
+        self._rate = 0.0
+        self._rate_n = 0
+        self._rate_t = time.monotonic()
+        # Unpublished changes since the last update.
+        self.dirty = False
+        self.last_pub = 0.0
+        self.pend_series: dict[str, tuple[list[int], list[float]]] = {}
+        self.pend_arrays: set[tuple[str, str]] = set()
+
+    # ------------------------------------------------------------ updates
+
+    def add_scalars(self, step: int, vals: dict[str, float]) -> None:
+        """Append one scalars record to the rings and the pending update."""
+        series, pend = self.series, self.pend_series
+        for name, v in vals.items():
+            s = series.get(name)
+            if s is None:
+                s = series[name] = Series(self.ring_cap, self.hist_cap)
+            s.append(step, v)
+            p = pend.get(name)
+            if p is None:
+                pend[name] = ([step], [v])
+            else:
+                p[0].append(step)
+                p[1].append(v)
+                if len(p[0]) > PENDING_CAP:
+                    del p[0][:-PENDING_CAP], p[1][:-PENDING_CAP]
+        self.last.update(vals)
+        if step > self.info["step"]:
+            self.info["step"] = step
+        self.dirty = True
+
+    def set_array(self, kind: str, name: str, step: int, packed: dict) -> None:
+        """Keep the latest spectrum or constellation of a name."""
+        (self.spectra if kind == "spectrum" else self.points)[name] = {"step": step,
+                                                                       "arr": packed}
+        self.pend_arrays.add((kind, name))
+        if step > self.info["step"]:
+            self.info["step"] = step
+        self.dirty = True
+
+    def count_records(self, n: int) -> None:
+        """Count records for the rate and counters."""
+        self.counters["records"] += n
+        self._rate_n += n
+
+    def rate(self, now_mono: float | None = None) -> float:
+        """Records per second, over the last whole window of >= 1 s."""
+        now = time.monotonic() if now_mono is None else now_mono
+        dt = now - self._rate_t
+        if dt >= 1.0:
+            self._rate = self._rate_n / dt
+            self._rate_n = 0
+            self._rate_t = now
+        return self._rate
+
+    # ------------------------------------------------------------ views
+
+    def summary(self) -> dict[str, Any]:
+        """The RunSummary map (see :mod:`grokwatch.client`)."""
+        i = self.info
+        return {"run": self.name, "sid": i["sid"], "host": i["host"], "pid": i["pid"],
+                "config": i["config"], "modulus": i["modulus"], "start": i["start"],
+                "state": i["state"], "step": i["step"], "last_t": i["last_t"],
+                "phase": self.phase, "onset_step": self.onset_step, "last": dict(self.last),
+                "rate": round(self.rate(), 3), "counters": dict(self.counters)}
+
+    def series_tail(self, n: int) -> dict[str, dict]:
+        """The last ``n`` ring points of every metric."""
+        return {name: to_lists(*s.recent(n)) for name, s in self.series.items()}
+
+    def take_update(self) -> dict[str, Any]:
+        """The ``run`` update map for the changes since the last call (and clear them)."""
+        upd = {"run": self.summary(),
+               "series": {n: {"steps": p[0], "values": p[1]}
+                          for n, p in self.pend_series.items()},
+               "spectra": {n: self.spectra[n] for k, n in self.pend_arrays if k == "spectrum"},
+               "points": {n: self.points[n] for k, n in self.pend_arrays if k == "points"}}
+        self.pend_series = {}
+        self.pend_arrays = set()
+        self.dirty = False
+        return upd
+
+    def persist_info(self) -> dict[str, Any]:
+        """What the store keeps about the run (restored on restart)."""
+        return {**self.info, "counters": dict(self.counters), "last": dict(self.last),
+                "phase": self.phase, "onset_step": self.onset_step}
+
+    def memory_bytes(self) -> int:
+        """Approximate bytes held by series arrays."""
+        return sum(s.nbytes() for s in self.series.values())

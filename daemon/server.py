@@ -1,0 +1,398 @@
+"""The daemon process: sockets, locks, the single-threaded loop, signals, shutdown.
+
+One loop polls the ingest ROUTER and the API ROUTER, drains each without
+blocking, commits the store at least every 100 ms (acks go out after each
+commit), publishes coalesced updates, drains hook events every ~100 ms and
+runs the one-second timers (silence, heartbeat).
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import fcntl
+import logging
+import os
+import resource
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+from grokwatch.daemon import api, paths
+from grokwatch.daemon.hooks import HookRunner
+from grokwatch.daemon.ingest import Ingest
+from grokwatch.daemon.publisher import Publisher
+from grokwatch.daemon.store import Store, StoreError
+
+from grokwatch import wire
+
+log = logging.getLogger("grokwatch.daemon")
+
+COMMIT_INTERVAL = 0.05  # s; the issue asks for at least every 100 ms
+COMMIT_ROWS = 10_000  # or sooner when this many rows wait
+DRAIN_MAX = 2_000  # frames per drain before the loop looks at timers and clients
+HOOK_DRAIN_INTERVAL = 0.1
+TICK_INTERVAL = 1.0
+RECENT_ALERTS = 1_000  # alerts and hook events kept in memory for snapshots
+SHUTDOWN_DRAIN_S = 2.0
+
+
+class DaemonError(RuntimeError):
+    """A start-up failure; ``str(e)`` is one line for the user."""
+
+
+@dataclass
+class Config:
+    """Everything ``grokwatch daemon`` takes."""
+
+    ingest: str = wire.DEFAULT_INGEST
+    pub: str = wire.DEFAULT_PUB
+    api: str = wire.DEFAULT_API
+    db: Path = field(default_factory=paths.default_db_path)
+    hooks: Path | None = None
+    lost_after: float = 60.0
+    hole_timeout: float = 30.0
+    allow_remote: bool = False
+    max_frame: int = wire.DEFAULT_MAX_FRAME
+
+
+def raise_nofile() -> int:
+    """Raise the soft open-file limit to the hard one (libzmq aborts on EMFILE)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if want > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            return want
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+class _Lock:
+    """An flock on ``path``; a second daemon using the same db or ipc endpoint fails."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                other = os.read(self.fd, 32).decode(errors="replace").strip() or "?"
+            except OSError:
+                other = "?"
+            os.close(self.fd)
+            raise DaemonError(f"another grokwatch daemon (pid {other}) is already using "
+                              f"{what}") from None
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, str(os.getpid()).encode())
+
+    def release(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+class Daemon:
+    """One daemon instance; :meth:`run` loops until :meth:`stop` or a signal."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.pid = os.getpid()
+        self.started = time.time()
+        self._stopping = False
+        self._locks: list[_Lock] = []
+        self.recent_alerts: collections.deque[dict] = collections.deque(maxlen=RECENT_ALERTS)
+        self.recent_hooks: collections.deque[dict] = collections.deque(maxlen=RECENT_ALERTS)
+        self._alerts_to_store: list[dict] = []
+        self._hooks_to_store: list[dict] = []
+        self.alerts_total = 0
+        self.hooks_total = 0
+        self.commit_ms: collections.deque[float] = collections.deque(maxlen=200)
+        self.loop_iters = 0
+        for ep in (cfg.ingest, cfg.pub, cfg.api):
+            if not paths.is_local(ep):
+                if not cfg.allow_remote:
+                    raise DaemonError(f"refusing to bind {ep}: not loopback or ipc:// "
+                                      "(pass --allow-remote to expose it)")
+                log.warning("binding %s: traffic on it is unencrypted and unauthenticated", ep)
+        self.hooks = HookRunner(self._rules())
+        try:
+            self._lock_all()
+            self.store = Store(cfg.db)
+        except BaseException:
+            self.close_early()
+            raise
+        self.nofile = raise_nofile()
+        self.ingest = Ingest(self.store, lost_after=cfg.lost_after,
+                             hole_timeout=cfg.hole_timeout, max_frame=cfg.max_frame)
+        self.ctx = zmq.Context()
+        try:
+            self._bind()
+        except BaseException:
+            self.ctx.destroy(linger=0)
+            self.store.close()
+            self.close_early()
+            raise
+        self.publisher = Publisher(self.pub_sock)
+        t0 = time.perf_counter()
+        self.ingest.restore()
+        for a in self.store.load_alerts(limit=RECENT_ALERTS):
+            self.recent_alerts.append(a)
+        for h in self.store.load_hook_events(limit=RECENT_ALERTS):
+            self.recent_hooks.append(h)
+        if self.ingest.runs:
+            log.info("restored %d runs from %s in %.2f s", len(self.ingest.runs), cfg.db,
+                     time.perf_counter() - t0)
+
+    def _rules(self) -> list:
+        from grokwatch.daemon.hooks import load_rules
+        if self.cfg.hooks is None:
+            return []
+        rules = load_rules(self.cfg.hooks)  # HookConfigError propagates: exit 2
+        log.info("%d hook rules from %s", len(rules), self.cfg.hooks)
+        return rules
+
+    def close_early(self) -> None:
+        self.hooks.close(timeout=0.5)
+        for lk in self._locks:
+            lk.release()
+
+    def _lock_all(self) -> None:
+        db = Path(self.cfg.db)
+        self._locks.append(_Lock(db.with_name(db.name + ".lock"), f"the store {db}"))
+        for ep in (self.cfg.ingest, self.cfg.pub, self.cfg.api):
+            p = paths.ipc_path(ep)
+            if p is not None:
+                # A second bind to an ipc path silently steals it: lock first.
+                self._locks.append(_Lock(p.with_name(p.name + ".lock"), ep))
+
+    def _bind(self) -> None:
+        ctx = self.ctx
+        self.ingest_sock = ctx.socket(zmq.ROUTER)
+        # Above the frame cap, so frames just over it are seen and counted as oversized;
+        # libzmq cuts a peer that sends anything larger still.
+        self.ingest_sock.setsockopt(zmq.MAXMSGSIZE, 16 * self.cfg.max_frame)
+        self.ingest_sock.setsockopt(zmq.RCVHWM, 10_000)
+        self.ingest_sock.setsockopt(zmq.SNDHWM, 10_000)
+        self.ingest_sock.setsockopt(zmq.LINGER, 200)
+        self.pub_sock = ctx.socket(zmq.PUB)
+        self.pub_sock.setsockopt(zmq.SNDHWM, 100_000)
+        self.pub_sock.setsockopt(zmq.LINGER, 0)
+        self.api_sock = ctx.socket(zmq.ROUTER)
+        self.api_sock.setsockopt(zmq.MAXMSGSIZE, 1 << 20)
+        self.api_sock.setsockopt(zmq.LINGER, 200)
+        for sock, ep, what in ((self.ingest_sock, self.cfg.ingest, "ingest"),
+                               (self.pub_sock, self.cfg.pub, "pub"),
+                               (self.api_sock, self.cfg.api, "api")):
+            p = paths.ipc_path(ep)
+            if p is not None:
+                p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                sock.bind(ep)
+            except zmq.ZMQError as e:
+                if e.errno == errno.EADDRINUSE:
+                    raise DaemonError(f"cannot bind {what} endpoint {ep}: address in use "
+                                      "(another grokwatch daemon running?)") from None
+                raise DaemonError(f"cannot bind {what} endpoint {ep}: {e}") from None
+            if p is not None:
+                os.chmod(p, 0o600)
+
+    # ------------------------------------------------------------ loop
+
+    def stop(self, *_: Any) -> None:
+        """Ask the loop to stop (signal-safe)."""
+        self._stopping = True
+
+    def commit(self) -> None:
+        """Write the open batch, then send its acks."""
+        if not (self.ingest.has_work() or self._alerts_to_store or self._hooks_to_store):
+            return
+        t0 = time.perf_counter()
+        acks = self.ingest.commit(self._alerts_to_store, self._hooks_to_store)
+        self.commit_ms.append((time.perf_counter() - t0) * 1000)
+        self._alerts_to_store = []
+        self._hooks_to_store = []
+        sock = self.ingest_sock
+        for peer, ack in acks:
+            try:
+                sock.send_multipart([peer, ack], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # peer gone or slow: it resends after its ack timeout
+
+    def _drain_ingest(self, limit: int = DRAIN_MAX) -> int:
+        sock, ingest = self.ingest_sock, self.ingest
+        n = 0
+        now = time.time()
+        while n < limit:
+            try:
+                parts = sock.recv_multipart(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                break
+            n += 1
+            peer = parts[0]
+            if len(parts) == 2:
+                ingest.handle(peer, parts[1], now)
+            elif len(parts) == 3 and parts[1] == b"":
+                ingest.handle(peer, parts[2], now)
+            else:
+                ingest.reject("malformed", f"{len(parts) - 1} message parts", peer)
+            if n % 256 == 0:
+                now = time.time()
+        if ingest.alerts:
+            self._emit_alerts()
+        return n
+
+    def _emit_alerts(self) -> None:
+        for a in self.ingest.alerts:
+            w = a.to_wire()
+            self.recent_alerts.append(w)
+            self._alerts_to_store.append(w)
+            self.publisher.alert(w)
+            self.hooks.submit(w)
+            self.alerts_total += 1
+            log.info("alert %s %s run=%s step=%s: %s", w["kind"], w["status"], w["run"],
+                     w["step"], w["summary"])
+        self.ingest.alerts = []
+
+    def _drain_api(self) -> None:
+        sock = self.api_sock
+        for _ in range(100):
+            try:
+                parts = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(parts) < 2:
+                continue
+            reply = api.handle_request(self, parts[-1])
+            try:
+                sock.send_multipart([*parts[:-1], wire.encode_msg(reply)], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # client gone
+
+    def _drain_hooks(self) -> None:
+        for ev in self.hooks.drain_events():
+            self.recent_hooks.append(ev)
+            self._hooks_to_store.append(ev)
+            self.publisher.hook(ev)
+            self.hooks_total += 1
+
+    def run(self) -> int:
+        """The loop; returns the exit status (0 after a clean stop)."""
+        poller = zmq.Poller()
+        poller.register(self.ingest_sock, zmq.POLLIN)
+        poller.register(self.api_sock, zmq.POLLIN)
+        last_tick = last_hooks = time.monotonic()
+        last_pubscan = 0.0
+        log.info("listening: ingest %s, pub %s, api %s; store %s", self.cfg.ingest,
+                 self.cfg.pub, self.cfg.api, self.cfg.db)
+        while not self._stopping:
+            self.loop_iters += 1
+            events = dict(poller.poll(20))
+            if self.ingest_sock in events:
+                self._drain_ingest()
+            now = time.monotonic()
+            ing = self.ingest
+            if ing.pending_rows() >= COMMIT_ROWS or (
+                    ing.has_work() and ing.pending_age() >= COMMIT_INTERVAL) or (
+                    not ing.pending_rows() and ing.has_work()) or self._alerts_to_store:
+                self.commit()
+            if self.api_sock in events:
+                self._drain_api()
+            if now - last_pubscan >= 0.02:
+                self.publisher.flush_runs(ing.runs, now=now)
+                last_pubscan = now
+            if now - last_hooks >= HOOK_DRAIN_INTERVAL:
+                self._drain_hooks()
+                last_hooks = now
+            if now - last_tick >= TICK_INTERVAL:
+                ing.tick()
+                if ing.alerts:
+                    self._emit_alerts()
+                last_tick = now
+            self.publisher.maybe_hugz(now)
+        return self.shutdown()
+
+    def shutdown(self) -> int:
+        """Stop intake, drain what already arrived, commit, ack, close. Returns 0."""
+        log.info("stopping: draining and committing")
+        deadline = time.monotonic() + SHUTDOWN_DRAIN_S
+        while time.monotonic() < deadline and self._drain_ingest(10_000):
+            if self.ingest.pending_rows() >= COMMIT_ROWS:
+                self.commit()
+        self.commit()
+        self._drain_hooks()
+        self.hooks.close(timeout=2.0)
+        self._drain_hooks()
+        self.commit()
+        self.publisher.flush_runs(self.ingest.runs, force=True)
+        for s in (self.ingest_sock, self.api_sock, self.pub_sock):
+            s.close(linger=200)
+        self.ctx.term()
+        self.store.close()
+        for lk in self._locks:
+            lk.release()
+        for ep in (self.cfg.ingest, self.cfg.pub, self.cfg.api):
+            p = paths.ipc_path(ep)
+            if p is not None:
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
+        log.info("stopped: %d records in %d frames stored", self.ingest.records,
+                 self.ingest.frames)
+        return 0
+
+    def status(self) -> dict[str, Any]:
+        """The ``status`` reply body."""
+        st = self.ingest.status()
+        uptime = time.time() - self.started
+        cms = sorted(self.commit_ms)
+        return {**st, "pid": self.pid, "uptime": uptime, "db": str(self.cfg.db),
+                "endpoints": {"ingest": self.cfg.ingest, "pub": self.cfg.pub,
+                              "api": self.cfg.api},
+                "rates": {"records_per_s": sum(rs.rate() for rs in self.ingest.runs.values()),
+                          "records_avg_per_s": st["records"] / uptime if uptime else 0.0},
+                "queues": {"pending_rows": st["pending_rows"], "hooks": self.hooks.stats()},
+                "store": {"rows": self.store.rows_written, "commits": self.store.commits,
+                          "commit_ms_p50": cms[len(cms) // 2] if cms else 0.0,
+                          "commit_ms_max": cms[-1] if cms else 0.0},
+                "publish": {"seq": self.publisher.seq, "sent": self.publisher.sent,
+                            "dropped": self.publisher.dropped},
+                "alerts": self.alerts_total, "hook_events": self.hooks_total,
+                "nofile": self.nofile, "rss_bytes": rss_bytes()}
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def serve(cfg: Config) -> int:
+    """Run a daemon until SIGINT/SIGTERM; return the exit status. Errors: one line, no traceback."""
+    from grokwatch.daemon.hooks import HookConfigError
+
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="grokwatch daemon: %(message)s")
+    try:
+        d = Daemon(cfg)
+    except HookConfigError as e:
+        print(f"grokwatch daemon: {e}", file=sys.stderr)
+        return 2
+    except (DaemonError, StoreError) as e:
+        print(f"grokwatch daemon: {e}", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, d.stop)
+    signal.signal(signal.SIGINT, d.stop)
+    return d.run()

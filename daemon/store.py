@@ -1,0 +1,277 @@
+"""The daemon's SQLite store: one writer, WAL, batched transactions, versioned schema.
+
+Layout (schema version 1, ``PRAGMA application_id`` = ``'grkw'``):
+
+``runs``         id, name, info (msgpack map: host, pid, config, modulus, start,
+                 state, step, last_t, sid, counters)
+``sessions``     run_id, sid, hi (highest seq stored), gaps, dropped, errors,
+                 holes (msgpack list of open [lo, hi] seq ranges)
+``records``      run_id, sid, seq, kind, step, t, data; primary key (run_id, sid,
+                 seq), so a record is never stored twice. ``data`` is msgpack:
+                 scalars -> {name: value}; spectrum/points -> {"name", "arr"
+                 (packed array)}; hello -> the hello map; bye -> NULL.
+``alerts``       id, run, kind, t, data (msgpack Alert map)
+``hook_events``  id, run, t, data (msgpack HookEvent map)
+
+Readers (``grokwatch runs/export --db``, ``grokwatch replay``) open it read-only
+with :func:`open_store` and use the ``iter_*``/``load_*`` methods.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+SCHEMA_VERSION = 1
+APPLICATION_ID = 0x67726B77  # 'grkw'
+KIND_CODES = {"hello": 0, "scalars": 1, "spectrum": 2, "points": 3, "bye": 4}
+CODE_KINDS = {v: k for k, v in KIND_CODES.items()}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, info BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    run_id INTEGER NOT NULL, sid INTEGER NOT NULL, hi INTEGER NOT NULL,
+    gaps INTEGER NOT NULL, dropped INTEGER NOT NULL, errors INTEGER NOT NULL,
+    holes BLOB, PRIMARY KEY (run_id, sid)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    run_id INTEGER NOT NULL, sid INTEGER NOT NULL, seq INTEGER NOT NULL,
+    kind INTEGER NOT NULL, step INTEGER, t REAL NOT NULL, data BLOB,
+    PRIMARY KEY (run_id, sid, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY, run TEXT NOT NULL, kind TEXT NOT NULL, t REAL NOT NULL,
+    data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS hook_events (
+    id INTEGER PRIMARY KEY, run TEXT, t REAL NOT NULL, data BLOB NOT NULL);
+"""
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used; ``str(e)`` is one line for the user."""
+
+
+def pack(obj: Any) -> bytes:
+    """msgpack with bin types (the store's blob encoding)."""
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def unpack(b: bytes | None) -> Any:
+    """Inverse of :func:`pack`; ``None`` stays ``None``."""
+    if b is None:
+        return None
+    return msgpack.unpackb(b, raw=False, strict_map_key=False)
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty file with mode 0600 (the directory 0700) if none exists."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+class Store:
+    """One SQLite connection to a grokwatch store (the daemon's is the only writer)."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self.rows_written = 0
+        self.commits = 0
+        self._run_ids: dict[str, int] = {}
+        try:
+            self._open()
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: not a usable grokwatch store ({e})") from None
+
+    def _open(self) -> None:
+        if self.readonly:
+            if not self.path.exists():
+                raise StoreError(f"{self.path}: no such store")
+            uri = f"file:{self.path}?mode=ro"
+            self.db = sqlite3.connect(uri, uri=True, isolation_level=None,
+                                      check_same_thread=False)
+        else:
+            _create_private(self.path)
+            self.db = sqlite3.connect(str(self.path), isolation_level=None,
+                                      check_same_thread=False)
+        db = self.db
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if app_id != APPLICATION_ID:
+            if app_id != 0 or tables:
+                raise StoreError(f"{self.path}: not a grokwatch store (another program's "
+                                 "SQLite file); pass another --db")
+            if self.readonly:
+                raise StoreError(f"{self.path}: empty, not a grokwatch store yet")
+        elif version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: store schema v{version} is newer than this "
+                             f"grokwatch (v{SCHEMA_VERSION}); upgrade grokwatch")
+        if self.readonly:
+            return
+        if db.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
+            raise StoreError(f"{self.path}: cannot use WAL mode here (network filesystem?)")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("BEGIN IMMEDIATE")
+        for stmt in _SCHEMA.split(";"):
+            if stmt.strip():
+                db.execute(stmt)
+        db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        db.execute("COMMIT")
+        os.chmod(self.path, 0o600)
+
+    def close(self) -> None:
+        """Close the connection (commits nothing by itself)."""
+        self.db.close()
+
+    # ---------------------------------------------------------------- writes
+
+    def run_id(self, name: str) -> int:
+        """The integer id of a run, creating its row if needed (inside the open batch)."""
+        rid = self._run_ids.get(name)
+        if rid is None:
+            row = self.db.execute("SELECT id FROM runs WHERE name=?", (name,)).fetchone()
+            if row is None:
+                cur = self.db.execute("INSERT INTO runs(name, info) VALUES (?, ?)",
+                                      (name, pack({})))
+                rid = int(cur.lastrowid)
+            else:
+                rid = int(row[0])
+            self._run_ids[name] = rid
+        return rid
+
+    def write_batch(self, records: list[tuple], runs: dict[str, dict],
+                    sessions: list[tuple], alerts: list[dict],
+                    hook_events: list[dict]) -> None:
+        """Write one batch in one transaction.
+
+        ``records``: (run_id, sid, seq, kind_code, step, t, data_blob) rows;
+        ``runs``: name -> info map; ``sessions``: (run_id, sid, hi, gaps,
+        dropped, errors, holes) rows; alerts and hook events as wire maps.
+        """
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            if records:
+                # OR IGNORE: the primary key is the last line of defence against doubles.
+                db.executemany("INSERT OR IGNORE INTO records VALUES (?,?,?,?,?,?,?)", records)
+            if runs:
+                db.executemany("UPDATE runs SET info=? WHERE name=?",
+                               [(pack(info), name) for name, info in runs.items()])
+            if sessions:
+                db.executemany("INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?)",
+                               [s[:6] + (pack(s[6]),) for s in sessions])
+            if alerts:
+                db.executemany("INSERT INTO alerts(run, kind, t, data) VALUES (?,?,?,?)",
+                               [(a["run"], a["kind"], a["t"], pack(a)) for a in alerts])
+            if hook_events:
+                db.executemany("INSERT INTO hook_events(run, t, data) VALUES (?,?,?)",
+                               [(h.get("run"), float(h.get("t", 0.0)), pack(h))
+                                for h in hook_events])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.rows_written += len(records)
+        self.commits += 1
+
+    # ---------------------------------------------------------------- reads
+
+    def load_runs(self) -> dict[str, dict]:
+        """name -> info map (with ``id``) of every stored run."""
+        out = {}
+        for rid, name, info in self.db.execute("SELECT id, name, info FROM runs ORDER BY id"):
+            d = unpack(info) or {}
+            d["id"] = rid
+            out[name] = d
+            self._run_ids[name] = rid
+        return out
+
+    def load_sessions(self) -> dict[tuple[int, int], dict]:
+        """(run_id, sid) -> {hi, gaps, dropped, errors, holes}."""
+        out = {}
+        for rid, sid, hi, gaps, dropped, errors, holes in self.db.execute(
+                "SELECT run_id, sid, hi, gaps, dropped, errors, holes FROM sessions"):
+            out[(rid, sid)] = {"hi": hi, "gaps": gaps, "dropped": dropped, "errors": errors,
+                               "holes": [list(h) for h in (unpack(holes) or [])]}
+        return out
+
+    def run_names(self) -> list[str]:
+        """Names of all stored runs, oldest first."""
+        return [r[0] for r in self.db.execute("SELECT name FROM runs ORDER BY id")]
+
+    def _rid(self, run: str) -> int | None:
+        row = self.db.execute("SELECT id FROM runs WHERE name=?", (run,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def iter_records(self, run: str, kinds: Iterable[str] | None = None
+                     ) -> Iterator[tuple[int, int, str, int | None, float, Any]]:
+        """Yield ``(sid, seq, kind, step, t, data)`` of one run in arrival order (sid, seq)."""
+        rid = self._rid(run)
+        if rid is None:
+            return
+        q = "SELECT sid, seq, kind, step, t, data FROM records WHERE run_id=?"
+        args: list[Any] = [rid]
+        if kinds is not None:
+            codes = [KIND_CODES[k] for k in kinds]
+            q += f" AND kind IN ({','.join('?' * len(codes))})"
+            args += codes
+        q += " ORDER BY sid, seq"
+        for sid, seq, kind, step, t, data in self.db.execute(q, args):
+            yield sid, seq, CODE_KINDS[kind], step, t, unpack(data)
+
+    def iter_scalars(self, run: str) -> Iterator[tuple[int, float, dict[str, float]]]:
+        """Yield ``(step, t, vals)`` for each stored scalars record of one run."""
+        for _sid, _seq, _k, step, t, vals in self.iter_records(run, ("scalars",)):
+            yield step, t, vals
+
+    def export_rows(self, run: str, metric: str | None = None) -> Iterator[dict]:
+        """Yield ``{step, t, name, value}`` rows (one per scalar) of one run."""
+        for step, t, vals in self.iter_scalars(run):
+            for name, value in vals.items():
+                if metric is None or name == metric:
+                    yield {"step": step, "t": t, "name": name, "value": value}
+
+    def load_alerts(self, run: str = "*", kind: str | None = None,
+                    limit: int = 10_000) -> list[dict]:
+        """Stored alerts matching a run glob and kind, oldest first (the newest ``limit``)."""
+        q = "SELECT run, data FROM alerts"
+        args: list[Any] = []
+        if kind:
+            q += " WHERE kind=?"
+            args.append(kind)
+        q += " ORDER BY id DESC"
+        out = []
+        for name, data in self.db.execute(q, args):
+            if fnmatch.fnmatchcase(name, run):
+                out.append(unpack(data))
+                if len(out) >= limit:
+                    break
+        out.reverse()
+        return out
+
+    def load_hook_events(self, run: str = "*", limit: int = 10_000) -> list[dict]:
+        """Stored hook events for runs matching a glob, oldest first (the newest ``limit``)."""
+        out = []
+        for name, data in self.db.execute("SELECT run, data FROM hook_events ORDER BY id DESC"):
+            if fnmatch.fnmatchcase(name or "", run):
+                out.append(unpack(data))
+                if len(out) >= limit:
+                    break
+        out.reverse()
+        return out
+
+
+def open_store(path: Path | str, *, readonly: bool = False) -> Store:
+    """Open (or, writable, create) a store; raise :class:`StoreError` with one line."""
+    return Store(Path(path), readonly=readonly)
