@@ -68,6 +68,7 @@ MAX_ARRAY_ELEMS = 1 << 18  # 262,144 elements (1 MiB of float32)
 MAX_NDIM = 2
 MAX_CONFIG_BYTES = 64 << 10
 MAX_DEPTH = 8  # nesting in config maps
+MAX_INT = (1 << 63) - 1  # seq, step, sid, counters: they must fit a signed 64-bit column
 
 REASONS = (
     "oversized",  # frame larger than the cap
@@ -175,12 +176,15 @@ def unpack_array(obj: Any, *, ndim: int | None = None) -> np.ndarray:
     if not isinstance(obj, dict):
         raise WireError("array", "array is not a map")
     dt, sh, b = obj.get("dt"), obj.get("sh"), obj.get("b")
-    if dt not in DTYPES:
+    if not isinstance(dt, str) or dt not in DTYPES:
         raise WireError("array", f"dtype {dt!r} not allowed")
-    if not isinstance(sh, list) or not all(type(d) is int and d >= 0 for d in sh):
+    if not isinstance(sh, list) or len(sh) > MAX_NDIM or (ndim is not None and len(sh) != ndim):
+        raise WireError("array", f"expected {ndim or MAX_NDIM} dimensions, got "
+                        f"{len(sh) if isinstance(sh, list) else 'no shape'}")
+    if not all(type(d) is int and d >= 0 for d in sh):
         raise WireError("array", "shape must be a list of non-negative ints")
-    if len(sh) > MAX_NDIM or (ndim is not None and len(sh) != ndim):
-        raise WireError("array", f"expected {ndim} dimensions, got {len(sh)}")
+    if any(d > MAX_ARRAY_ELEMS for d in sh):
+        raise WireError("too_large", f"array dimension above {MAX_ARRAY_ELEMS}")
     if not isinstance(b, bytes):
         raise WireError("array", "data is not bytes")
     n = math.prod(sh)
@@ -215,7 +219,11 @@ def _unpack(data: bytes, max_size: int) -> Any:
             max_ext_len=0, ext_hook=_no_ext)
     except WireError:
         raise
-    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError,
+    except ValueError as e:
+        if "exceeds max_" in str(e) and "max_ext_len" not in str(e):  # msgpack's size limits
+            raise WireError("too_large", str(e)[:80]) from None
+        raise WireError("malformed", type(e).__name__) from None
+    except (TypeError, msgpack.ExtraData, msgpack.FormatError,
             msgpack.StackError, RecursionError, UnicodeDecodeError) as e:
         raise WireError("malformed", type(e).__name__) from None
     except Exception as e:  # msgpack may raise others on hostile input
@@ -232,17 +240,18 @@ def valid_run_id(run: Any) -> bool:
             and run == run.strip())
 
 
-def _int(obj: dict, key: str, *, lo: int | None = None) -> int:
+def _int(obj: dict, key: str, *, lo: int = 0) -> int:
     v = obj.get(key)
-    if type(v) is not int or (lo is not None and v < lo):
-        raise WireError("schema", f"{key} must be an int" + (f" >= {lo}" if lo is not None else ""))
+    if type(v) is not int or not lo <= v <= MAX_INT:
+        raise WireError("schema", f"{key} must be an int in [{lo}, 2**63)")
     return v
 
 
 def _num(obj: dict, key: str) -> float:
+    """A finite number (times: a NaN timestamp would poison every ordering)."""
     v = obj.get(key)
-    if type(v) not in (int, float):
-        raise WireError("schema", f"{key} must be a number")
+    if type(v) not in (int, float) or not math.isfinite(v):
+        raise WireError("schema", f"{key} must be a finite number")
     return float(v)
 
 
@@ -254,12 +263,17 @@ def _name(obj: dict, key: str = "name") -> str:
 
 
 def _depth(obj: Any, limit: int) -> int:
+    """Nesting depth of a config, refusing deep nesting and non-JSON values (bytes)."""
     if limit < 0:
         raise WireError("too_large", "config nested too deeply")
     if isinstance(obj, dict):
+        if not all(isinstance(k, str) for k in obj):
+            raise WireError("schema", "config keys must be strings")
         return 1 + max((_depth(v, limit - 1) for v in obj.values()), default=0)
     if isinstance(obj, list):
         return 1 + max((_depth(v, limit - 1) for v in obj), default=0)
+    if obj is not None and type(obj) not in (bool, int, float, str):
+        raise WireError("schema", f"config values must be JSON-like, not {type(obj).__name__}")
     return 0
 
 
@@ -270,8 +284,8 @@ def _record(r: Any) -> Record:
     if kind not in KINDS:
         raise WireError("kind", f"unknown record kind {kind!r}")
     seq = r.get("seq")
-    if type(seq) is not int or seq < 1:
-        raise WireError("seq", "seq must be an int >= 1")
+    if type(seq) is not int or not 1 <= seq <= MAX_INT:
+        raise WireError("seq", "seq must be an int in [1, 2**63)")
     rec = Record(kind=kind, seq=seq, t=_num(r, "t"))
     if kind == "hello":
         host = r.get("host")
@@ -284,12 +298,12 @@ def _record(r: Any) -> Record:
         if len(msgpack.packb(config)) > MAX_CONFIG_BYTES:
             raise WireError("too_large", "config too large")
         modulus = r.get("modulus")
-        if modulus is not None and (type(modulus) is not int or modulus < 2):
+        if modulus is not None and (type(modulus) is not int or not 2 <= modulus <= MAX_INT):
             raise WireError("schema", "modulus must be an int >= 2 or nil")
-        rec.hello = {"host": host, "pid": _int(r, "pid", lo=0), "config": config,
+        rec.hello = {"host": host, "pid": _int(r, "pid"), "config": config,
                      "start": _num(r, "start"), "modulus": modulus}
     elif kind == "scalars":
-        rec.step = _int(r, "step", lo=0)
+        rec.step = _int(r, "step")
         vals = r.get("vals")
         if not isinstance(vals, dict):
             raise WireError("schema", "vals must be a map")
@@ -308,7 +322,7 @@ def _record(r: Any) -> Record:
                 bad.append(k)
         rec.vals, rec.nonfinite = out, tuple(bad)
     elif kind in ("spectrum", "points"):
-        rec.step = _int(r, "step", lo=0)
+        rec.step = _int(r, "step")
         rec.name = _name(r)
         rec.arr = unpack_array(r.get("arr"), ndim=1 if kind == "spectrum" else 2)
         if kind == "points" and rec.arr.shape[1] != 2:
@@ -333,9 +347,7 @@ def decode_frame(data: bytes, *, max_size: int = DEFAULT_MAX_FRAME) -> Frame:
     run = obj.get("run")
     if not valid_run_id(run):
         raise WireError("run_id", f"bad run id {str(run)[:40]!r}")
-    sid = obj.get("sid")
-    if type(sid) is not int or sid < 0:
-        raise WireError("schema", "sid must be a non-negative int")
+    sid = _int(obj, "sid")
     recs = obj.get("recs")
     if not isinstance(recs, list):
         raise WireError("schema", "recs must be a list")
@@ -347,7 +359,8 @@ def decode_frame(data: bytes, *, max_size: int = DEFAULT_MAX_FRAME) -> Frame:
             raise WireError("seq", "seqs must increase within a frame")
     dropped = obj.get("dropped", 0)
     errors = obj.get("errors", 0)
-    if type(dropped) is not int or type(errors) is not int or dropped < 0 or errors < 0:
+    if type(dropped) is not int or type(errors) is not int or not (
+            0 <= dropped <= MAX_INT and 0 <= errors <= MAX_INT):
         raise WireError("schema", "dropped and errors must be non-negative ints")
     return Frame(run=run, sid=sid, recs=out, dropped=dropped, errors=errors)
 
@@ -368,7 +381,7 @@ def decode_ack(data: bytes) -> tuple[str, int, int]:
     run = obj.get("run")
     if not valid_run_id(run):
         raise WireError("run_id", "bad run id in ack")
-    return run, _int(obj, "sid", lo=0), _int(obj, "seq", lo=0)
+    return run, _int(obj, "sid"), _int(obj, "seq")
 
 
 # ---------------------------------------------------------------- clients
