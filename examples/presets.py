@@ -1,0 +1,70 @@
+"""Named workloads, calibrated on a 2-core CPU with one torch thread (see notes/presets.md).
+
+Plain maps of :class:`grokwatch.examples.train.WorkloadConfig` fields, importable without
+torch (the CLI lists them in ``--help``). Each shows one phase of Liu et al. 2022 in about
+a minute or less.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+# The reference model of the issue: one-hot(a)||one-hot(b) -> 128 -> ReLU -> 128 -> ReLU -> 97
+# on (a + b) mod 97, full-batch AdamW lr 1e-3. Presets differ in data and weight decay.
+_MLP: dict[str, Any] = {"op": "add", "modulus": 97, "model": "mlp", "lr": 1e-3, "beta2": 0.999,
+                        "log_every": 10, "observe_every": 20}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Fits the train set by step ~350, val acc 0.5 at ~1600: a long memorized plateau.
+    # Stops 100 steps after val acc 0.95 so the generalized phase is visible.
+    "grokking": {**_MLP, "frac": 0.5, "weight_decay": 1.0, "steps": 3000,
+                 "until_val": 0.95, "extra_steps": 100},
+    # 90% of pairs: train and val accuracy rise together.
+    "comprehension": {**_MLP, "frac": 0.9, "weight_decay": 1.0, "steps": 600},
+    # Weight decay 0: fits train, val stays at chance for as long as grokking takes.
+    "memorization": {**_MLP, "frac": 0.5, "weight_decay": 0.0, "steps": 2000},
+    # Weight decay 20: too strong to fit even the train set.
+    "confusion": {**_MLP, "frac": 0.5, "weight_decay": 20.0, "steps": 1000},
+}
+
+DESCRIPTIONS = {
+    "grokking": "memorizes early, generalizes much later (MLP, a+b mod 97, 50% of pairs, wd 1)",
+    "comprehension": "generalizes with training (90% of pairs)",
+    "memorization": "memorizes, never generalizes (weight decay 0)",
+    "confusion": "never fits (weight decay 20)",
+}
+
+# Short versions for tests and quick looks: Gromov's quadratic MLP at p=53 shows the same
+# phases in a few seconds (its memorized plateau is ~500 steps, not ~1,300).
+FAST: dict[str, dict[str, Any]] = {
+    "grokking": {"op": "add", "modulus": 53, "model": "quadratic", "frac": 0.3, "lr": 1e-2,
+                 "beta2": 0.98, "weight_decay": 1.0, "steps": 1500, "until_val": 0.95,
+                 "extra_steps": 60, "log_every": 10, "observe_every": 10},
+    "memorization": {"op": "add", "modulus": 53, "model": "quadratic", "frac": 0.3, "lr": 1e-2,
+                     "beta2": 0.98, "weight_decay": 0.0, "steps": 600, "log_every": 10,
+                     "observe_every": 10},
+}
+
+
+def preset_config(name: str, *, fast: bool = False, scale: float | None = None,
+                  steps: int | None = None, **overrides: Any) -> dict[str, Any]:
+    """The config map of preset ``name`` with overrides applied (None values are ignored).
+
+    ``scale`` multiplies the step budget and the post-generalization tail; ``steps``
+    sets the budget outright. ``fast`` picks the short test version where one exists.
+    Raises ``ValueError`` for an unknown preset or a non-positive scale.
+    """
+    table = FAST if fast else PRESETS
+    if name not in table:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(table)}")
+    cfg = dict(table[name])
+    if scale is not None:
+        if not (scale > 0 and math.isfinite(scale)):
+            raise ValueError(f"scale must be a positive number, got {scale!r}")
+        cfg["steps"] = max(1, round(cfg["steps"] * scale))
+        cfg["extra_steps"] = round(cfg.get("extra_steps", 0) * scale)
+    if steps is not None:
+        cfg["steps"] = steps
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    return cfg
