@@ -88,7 +88,10 @@ class Reference:
             self.slope = b
             dof = max(len(ys) - 2, 1)
             self.sd = math.sqrt(sum(r * r for r in res) / dof) if len(ys) > 2 else 0.0
-            self.r1 = clip_r1(lag1(res))
+            # lag-1 estimates are biased low by about (1 + 3 r1) / n (Kendall 1954);
+            # an under-estimate leaves autocorrelation in the CUSUM input.
+            r = lag1(res)
+            self.r1 = clip_r1(r + (1.0 + 3.0 * r) / len(ys) if len(ys) >= 10 else r)
             # Innovation scale of the AR(1) fit: better determined than the
             # stationary sd when r1 is high (which divides by sqrt(1 - r1^2)).
             inn = [b2 - self.r1 * a2 for a2, b2 in zip(res, res[1:])]
@@ -115,13 +118,14 @@ class Cusum:
     10,000 samples needs.
     """
 
-    __slots__ = ("k", "h", "d", "sd_floor", "ref", "s", "prev_z", "alarm", "peak")
+    __slots__ = ("k", "h", "d", "sd_floor", "prewhiten", "ref", "s", "prev_z", "alarm", "peak")
 
     def __init__(self, *, k: float = 0.5, h: float = 10.0, warmup: int = 50,
-                 direction: int = 1, sd_floor: float = 0.0) -> None:
+                 direction: int = 1, sd_floor: float = 0.0, prewhiten: bool = True) -> None:
         if direction not in (1, -1):
             raise ValueError("direction must be +1 or -1")
         self.k, self.h, self.d, self.sd_floor = k, h, direction, sd_floor
+        self.prewhiten = prewhiten  # False: the textbook i.i.d. CUSUM (for comparison)
         self.ref = Reference(warmup)
         self.s = 0.0
         self.prev_z: float | None = None
@@ -139,7 +143,7 @@ class Cusum:
         # Prewhiten: the AR(1) innovation of the deviation, in innovation sds.
         dev = x - ref.mean
         r = ref.r1
-        if self.prev_z is None:
+        if self.prev_z is None or not self.prewhiten:
             e = dev / max(ref.sd, self.sd_floor, 1e-12)
         else:
             e = (dev - r * self.prev_z) / max(ref.sd_innov, self.sd_floor, 1e-12)
