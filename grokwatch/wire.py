@@ -23,6 +23,14 @@ Three conversations use it:
 
   Arrays travel as ``{"dt": "<f4", "sh": [..], "b": raw little-endian bytes}``.
 
+  The probe keeps every record until it is acked and sends its buffer in
+  order, so two promises hold: the records of one frame are a contiguous
+  slice of that buffer (a seq missing *between* two records of a frame was
+  dropped by the probe on overflow and will never come), and a resend after a
+  reconnect starts at the oldest record the probe still holds (a missing seq
+  below a resent frame's first seq was dropped too). The first record of a
+  session is its ``hello`` (seq 1), which the probe never drops while unacked.
+
 * **daemon -> probe (acks).** ``{"v": 1, "op": "ack", "run", "sid", "seq"}``:
   the highest ``seq`` of that session committed to the store.
 
