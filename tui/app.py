@@ -24,7 +24,7 @@ from grokwatch.tui.style import DIM, LABEL, WARN
 from rich.style import Style
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.events import Resize
 from textual.screen import ModalScreen
 from textual.strip import Strip
@@ -98,8 +98,9 @@ class HelpScreen(ModalScreen[None]):
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: auto; max-width: 90%; height: auto; max-height: 90%;
+    HelpScreen > VerticalScroll { width: auto; max-width: 90%; height: auto; max-height: 90%;
                             border: round $accent; padding: 0 1; background: $surface; }
+    HelpScreen #help-text { width: auto; height: auto; }
     """
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close help")]
 
@@ -109,7 +110,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         text = "\n".join(f"{k:>14}  {d}" for k, d in self.rows)
-        with Vertical():
+        with VerticalScroll():
             yield Static("grokwatch keys (esc closes)\n\n" + text, id="help-text")
 
 
@@ -152,6 +153,8 @@ class GrokwatchApp(App[None]):
         self.endpoint_label = f"pub {pub} api {api}"
         self.model = Model()
         self.view = "runs"
+        self.selected: str | None = None  # the run the detail view shows
+        self._rows_stale = False
         self.batches = 0
         self.table = RunsTable(self.model, ascii=ascii, id="runs")
         self.detail = RunDetail(ascii=ascii, id="detail")
@@ -222,8 +225,9 @@ class GrokwatchApp(App[None]):
         self.query_one(StatusBar).update_if_changed()
 
     def _sync_detail(self) -> None:
-        run = self.table.current
-        self.detail.show(self.model.runs.get(run) if run else None)
+        if self.selected is None:
+            self.selected = self.table.current
+        self.detail.show(self.model.runs.get(self.selected) if self.selected else None)
 
     # ---------------------------------------------------------- data
     def on_feed_ready(self, message: FeedReady) -> None:
@@ -252,7 +256,7 @@ class GrokwatchApp(App[None]):
             if rows_changed and self.table.display:
                 self.table.refresh_rows()
             elif rows_changed:
-                self.table.rows = []  # re-derived when the runs view is shown
+                self._rows_stale = True  # re-derived when the runs view is shown
             if self.detail.display:
                 self._sync_detail()
                 self.detail.update_if_changed()
@@ -281,9 +285,12 @@ class GrokwatchApp(App[None]):
 
     # ---------------------------------------------------------- table events
     def on_runs_table_opened(self, message: RunsTable.Opened) -> None:
+        self.selected = message.run
         self.action_view("detail")
 
     def on_runs_table_moved(self, message: RunsTable.Moved) -> None:
+        if self.view == "runs" or self.selected is None:
+            self.selected = message.run
         if self.detail.display:
             self._sync_detail()
 
@@ -291,14 +298,13 @@ class GrokwatchApp(App[None]):
     def action_view(self, view: str) -> None:
         if view not in VIEWS:
             return
-        if view == "runs" and not self.table.rows:
+        if view == "runs" and self._rows_stale:
+            self._rows_stale = False
             self.table.refresh_rows()
         self.view = view
         self._apply_view()
         target = {"runs": self.table, "detail": self.detail, "compare": self.table,
                   "alerts": self.alerts}[view]
-        if view == "runs":
-            self.table.refresh_rows()
         target.focus()
 
     def action_back(self) -> None:
@@ -352,7 +358,11 @@ class GrokwatchApp(App[None]):
 
     def action_step_run(self, step: int) -> None:
         if self.view == "detail":
+            if self._rows_stale:
+                self._rows_stale = False
+                self.table.refresh_rows()
             self.table.action_move(step)
+            self.selected = self.table.current
             self._sync_detail()
 
     def action_help(self) -> None:

@@ -21,11 +21,16 @@ def summary(run: str, *, step: int = 1000, phase: str = "memorization", state: s
                                        "dropped": 0, "gaps": 0, "duplicates": 0, "errors": 0}}
 
 
-def series(n: int = 200, *, grok_at: int = 120) -> dict:
+def series(n: int = 200, *, grok_at: int | None = 120) -> dict:
+    """Metric tails; ``grok_at=None`` is a run that memorizes and never generalizes."""
     steps = list(range(0, n * 10, 10))
     x = np.arange(n, dtype=np.float64)
-    val_acc = 1 / (1 + np.exp(-(x - grok_at) / 6))
-    conc = 0.1 + 0.5 / (1 + np.exp(-(x - grok_at + 40) / 10))
+    if grok_at is None:
+        val_acc = 0.02 + 0.02 * np.sin(x / 7) ** 2
+        conc = 0.1 + 0.01 * np.sin(x / 5)
+    else:
+        val_acc = 1 / (1 + np.exp(-(x - grok_at) / 6))
+        conc = 0.1 + 0.5 / (1 + np.exp(-(x - grok_at + 40) / 10))
     mk = {
         "train_loss": np.exp(-x / 20) + 0.001,
         "val_loss": 5 - 4.5 * val_acc,
@@ -86,7 +91,8 @@ def snapshot(n_runs: int = 3) -> dict:
         spectra, pts = arrays()
         r = summary(name, step=1990 - i, phase=phase, onset=onset, val_acc=val,
                     rate=10.0 + i, state="lost" if phase == "diverged" else "live")
-        r.update({"series": series(), "spectra": spectra, "points": pts})
+        r.update({"series": series(grok_at=120 if phase == "grokking" else None),
+                  "spectra": spectra, "points": pts})
         runs.append(r)
     alerts = [alert("memo-wd0", "memorized", 200, T0 + 10),
               alert("grok-wd1", "memorized", 210, T0 + 20),

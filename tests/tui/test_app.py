@@ -1,0 +1,167 @@
+"""The app driven by Pilot with plain-data messages (no daemon): keys, views, layout."""
+
+from __future__ import annotations
+
+import tuidata as D
+from conftest import screen_text
+from grokwatch.tui.app import GrokwatchApp
+from grokwatch.tui.model import Model
+
+
+async def started(pilot, app: GrokwatchApp, snap: dict | None = None) -> None:
+    app.apply_messages([("snapshot", snap or D.snapshot())])
+    await pilot.pause()
+
+
+async def test_table_navigation_sort_and_open_detail():
+    app = GrokwatchApp(feed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        assert app.table.current == "grok-wd1"
+        await pilot.press("down", "down")
+        assert app.table.current == "nan-lr1"
+        await pilot.press("up")
+        assert app.table.current == "memo-wd0"
+        await pilot.press("enter")
+        assert app.view == "detail" and app.detail.rv.run == "memo-wd0"
+        text = "\n".join(screen_text(app))
+        assert "memo-wd0" in text and "phase memorization" in text and "val_acc" in text
+        await pilot.press("right_square_bracket")  # next run, still in detail
+        assert app.detail.rv.run == "nan-lr1"
+        await pilot.press("escape")
+        assert app.view == "runs"
+        await pilot.press("s")  # name -> step
+        assert app.table.sort == "step"
+        assert app.table.rows == ["nan-lr1", "memo-wd0", "grok-wd1"]  # ascending step
+        await pilot.press("r")
+        assert app.table.rows == ["grok-wd1", "memo-wd0", "nan-lr1"]
+        assert app.table.current == "nan-lr1"  # the cursor follows its run
+
+
+async def test_filter_live_and_escape_clears():
+    app = GrokwatchApp(feed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        await pilot.press("slash", "m", "e", "m", "o")
+        assert app.table.rows == ["memo-wd0"]
+        await pilot.press("enter")
+        assert app.table.has_focus and app.table.filter == "memo"
+        assert "filter 'memo'" in screen_text(app)[0]
+        lines = screen_text(app)
+        assert any("memo-wd0" in ln for ln in lines) and not any("grok-wd1" in ln for ln in lines)
+        await pilot.press("escape")
+        assert app.table.filter == "" and len(app.table.rows) == 3
+        await pilot.press("slash", "z", "z", "z")
+        assert "no runs match the filter" in "\n".join(screen_text(app))
+        await pilot.press("escape")  # esc in the filter box clears it
+        assert app.table.filter == "" and len(app.table.rows) == 3
+
+
+async def test_mark_and_compare_overlay():
+    app = GrokwatchApp(feed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        await pilot.press("space", "down", "space")
+        assert app.table.marked == ["grok-wd1", "memo-wd0"]
+        await pilot.press("c")
+        assert app.view == "compare" and app.compare.runs == ["grok-wd1", "memo-wd0"]
+        text = "\n".join(screen_text(app))
+        assert "compare: val_acc" in text and "grok-wd1" in text and "memo-wd0" in text
+        await pilot.press("m")
+        assert app.compare.metric != "val_acc"
+        assert f"compare: {app.compare.metric}" in "\n".join(screen_text(app))
+
+
+async def test_alerts_view_newest_first_with_hooks_and_live_alert():
+    app = GrokwatchApp(feed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        await pilot.press("a")
+        lines = screen_text(app)
+        body = [ln for ln in lines if ln[:2].isdigit()]
+        assert [ln.split()[1] for ln in body[:5]] == ["diverged", "hook", "onset", "memorized",
+                                                     "memorized"]
+        app.apply_messages([("alert", {"seq": 6, "alert": D.alert("memo-wd0", "stalled", 5,
+                                                                  D.T0 + 500)})])
+        await pilot.pause()
+        first = [ln for ln in screen_text(app) if ln[:2].isdigit()][0]
+        assert "stalled" in first and "memo-wd0" in first
+
+
+async def test_disconnected_keeps_state_and_reconnect_replaces_it():
+    app = GrokwatchApp(feed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        app.apply_messages([("disconnected", {})])
+        await pilot.pause()
+        lines = screen_text(app)
+        assert "DISCONNECTED" in lines[0]
+        assert any("grok-wd1" in ln for ln in lines)  # last state still shown
+        app.apply_messages([("snapshot", D.snapshot(n_runs=1))])
+        await pilot.pause()
+        lines = screen_text(app)
+        assert "connected" in lines[0] and "DISCONNECTED" not in lines[0]
+        assert not any("memo-wd0" in ln for ln in lines)
+
+
+async def test_help_and_quit():
+    app = GrokwatchApp(feed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = "\n".join(screen_text(app))
+        assert "filter runs" in text and "compare marked runs" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "filter runs" not in "\n".join(screen_text(app))
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_wide_runs_view_shows_detail_beside_table():
+    app = GrokwatchApp(feed=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(pilot, app)
+        lines = screen_text(app)
+        row = next(ln for ln in lines if "memo-wd0" in ln and "memorization" in ln)
+        assert row.index("memo-wd0") < 10  # table on the left
+        assert any("key k: 14 35 41" in ln for ln in lines)  # spectrum on the right
+        await pilot.press("down")
+        assert app.detail.rv.run == "memo-wd0"  # the detail follows the cursor
+
+
+async def test_ascii_mode_draws_only_ascii():
+    app = GrokwatchApp(feed=False, ascii=True)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await started(pilot, app)
+        await pilot.press("enter")
+        for _ in range(3):
+            lines = screen_text(app)
+            body = lines[1:-1]
+            # the scroll bar is Textual's; everything we draw is ASCII
+            assert all(ln[:-2].isascii() for ln in body), [ln for ln in body if not ln.isascii()]
+            await pilot.press("pagedown")
+
+
+async def test_updates_redraw_only_what_changed():
+    app = GrokwatchApp(feed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        await pilot.press("enter")  # detail of grok-wd1
+        await pilot.pause()
+        builds = app.detail.series.builds
+        upd = {"seq": 6, "run": D.summary("memo-wd0", step=3000),
+               "series": {"val_acc": {"steps": [3000], "values": [0.1]}}}
+        app.apply_messages([("run", upd)] * 5)
+        await pilot.pause()
+        assert app.detail.series.builds == builds  # another run's update: nothing redrawn
+        upd["run"] = D.summary("grok-wd1", step=3000)
+        app.apply_messages([("run", upd)])
+        await pilot.pause()
+        assert app.detail.series.builds == builds + 1
+        assert "step 3000" in "\n".join(screen_text(app))
+
+
+def test_model_is_plain():
+    assert Model().runs == {}

@@ -1,0 +1,111 @@
+"""The client-side model: snapshot, updates, bounds, events."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tuidata as D
+from grokwatch.tui.model import MAX_POINTS, Model, Series
+
+from grokwatch import wire
+
+
+def test_snapshot_builds_runs_series_arrays_and_events():
+    m = Model()
+    m.apply_snapshot(D.snapshot())
+    assert sorted(m.runs) == ["grok-wd1", "memo-wd0", "nan-lr1"]
+    rv = m.runs["grok-wd1"]
+    assert rv.phase == "grokking" and rv.get("onset_step") == 1200
+    assert len(rv.series["val_acc"]) == 200
+    assert rv.spectra["neurons.fourier"][1].shape == (48,)
+    assert rv.points["neurons.constellation"][1].shape == (97, 2)
+    # Alerts and hook results merged, oldest first; per-run alerts exclude hooks.
+    kinds = [e.kind for e in m.events]
+    assert kinds == ["memorized", "memorized", "onset", "hook", "diverged"]
+    assert [e.kind for e in rv.alerts] == ["memorized", "onset"]
+    assert m.connected
+
+
+def test_run_update_appends_only_new_points_and_bumps_version():
+    m = Model()
+    m.apply_snapshot(D.snapshot())
+    rv = m.runs["memo-wd0"]
+    v0, n0 = rv.version, len(rv.series["val_acc"])
+    upd = {"seq": 6, "run": D.summary("memo-wd0", step=2000, val_acc=0.06),
+           "series": {"val_acc": {"steps": [2000], "values": [0.06]}}}
+    assert m.apply("run", upd) == "memo-wd0"
+    assert len(rv.series["val_acc"]) == n0 + 1
+    assert rv.series["val_acc"].array()[-1] == 0.06
+    assert rv.get("step") == 2000 and rv.version == v0 + 1
+
+
+def test_unknown_run_in_update_is_added():
+    m = Model()
+    m.apply_snapshot({"seq": 0, "runs": [], "alerts": [], "hooks": []})
+    v = m.version
+    m.apply("run", {"seq": 1, "run": D.summary("new-run")})
+    assert "new-run" in m.runs and m.version > v
+
+
+def test_bad_messages_are_ignored_not_raised():
+    m = Model()
+    m.apply_snapshot({"seq": 0, "runs": [{"no": "name"}, 5], "alerts": [7], "hooks": None})
+    assert m.runs == {}
+    assert m.apply("run", {"run": "not-a-map"}) is None
+    assert m.apply("alert", {"alert": None}) is None
+    m.apply("run", {"run": D.summary("r"), "spectra": {"x": {"step": 1, "arr": {"dt": "|O"}}}})
+    assert "x" not in m.runs["r"].spectra  # a bad array is refused, the rest applied
+
+
+def test_nan_values_survive():
+    m = Model()
+    m.apply("run", {"run": D.summary("r"),
+                    "series": {"train_loss": {"steps": [1, 2], "values": [1.0, math.nan]}}})
+    a = m.runs["r"].series["train_loss"].array()
+    assert a[0] == 1.0 and math.isnan(a[1])
+
+
+def test_series_is_bounded():
+    s = Series()
+    s.extend(range(MAX_POINTS + 500), np.arange(MAX_POINTS + 500, dtype=float))
+    assert len(s) == MAX_POINTS and s.steps[0] == 500
+
+
+def test_disconnect_keeps_state_and_snapshot_replaces_it():
+    m = Model()
+    m.apply_snapshot(D.snapshot())
+    m.apply("disconnected", {})
+    assert not m.connected and len(m.runs) == 3  # last state kept
+    m.apply_snapshot(D.snapshot(n_runs=1))
+    assert m.connected and list(m.runs) == ["grok-wd1"] and m.snapshots == 2
+
+
+def test_alert_and_hook_updates():
+    m = Model()
+    m.apply_snapshot(D.snapshot())
+    m.apply("alert", {"seq": 9, "alert": D.alert("memo-wd0", "stalled", 300, D.T0 + 99)})
+    m.apply("hook", {"seq": 10, "hook": D.hook("memo-wd0", D.T0 + 100, result="timeout")})
+    assert [e.kind for e in list(m.events)[-2:]] == ["stalled", "hook"]
+    assert "timeout" in m.events[-1].text
+    assert m.runs["memo-wd0"].alerts[-1].kind == "stalled"
+
+
+def test_lag_scalar_recorded_only_when_tracking():
+    m = Model()
+    s = D.summary("r")
+    s["last"]["bench.t_send"] = 123.5
+    m.apply("run", {"run": s})
+    assert m.lag_sent == []
+    m.track_lag = True
+    m.apply("run", {"run": s})
+    assert m.lag_sent == [123.5]
+
+
+def test_packed_arrays_roundtrip_in_run_update():
+    m = Model()
+    arr = np.array([3.0, 1.0, 2.0], dtype=np.float32)
+    m.apply("run", {"run": D.summary("r"),
+                    "spectra": {"e.sv": {"step": 5, "arr": wire.pack_array(arr)}}})
+    step, got = m.runs["r"].spectra["e.sv"]
+    assert step == 5 and np.array_equal(got, arr)

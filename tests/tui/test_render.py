@@ -1,0 +1,113 @@
+"""Pure drawing functions: downsampling, sparklines, spectra, scatter, compare overlay."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tuidata as D
+from grokwatch.tui.compare import overlay
+from grokwatch.tui.constellation import BRAILLE_BASE, scatter
+from grokwatch.tui.model import Model
+from grokwatch.tui.runs_table import order
+from grokwatch.tui.sparkline import downsample, spark_text
+from grokwatch.tui.spectrum import bar_rows, fourier_block, key_freqs
+from grokwatch.tui.style import ASCII, UNICODE
+
+
+def text(cells) -> str:
+    return "".join(t for t, _ in cells)
+
+
+def test_downsample_means_chunks_and_keeps_nan_visible():
+    v = np.arange(100, dtype=float)
+    d = downsample(v, 10)
+    assert len(d) == 10 and d[0] == 4.5 and d[-1] == 94.5
+    v[55] = math.nan
+    d = downsample(v, 10)
+    assert math.isnan(d[5]) and not np.isnan(np.delete(d, 5)).any()
+    short = np.array([1.0, 2.0])
+    assert downsample(short, 10) is not None and len(downsample(short, 10)) == 2
+
+
+def test_sparkline_fits_width_and_orders_levels():
+    s = spark_text(np.linspace(0, 1, 1000), 40, UNICODE)
+    assert len(s) == 40 and s[0] == "▁" and s[-1] == "█"
+    assert list(s) == sorted(s, key=UNICODE.spark.index)  # monotone input, monotone line
+    assert spark_text(np.array([1.0, math.inf, 2.0]), 10, UNICODE)[1] == UNICODE.nonfinite
+    a = spark_text(np.linspace(0, 1, 50), 20, ASCII)
+    assert a.isascii() and a[0] == "_" and a[-1] == "#"
+    assert len(set(spark_text(np.ones(30), 30, UNICODE))) == 1  # flat: one level, no crash
+
+
+def test_key_frequencies_are_the_peaks_above_null():
+    p = D.fourier(keys=(14, 35, 41))
+    keys = key_freqs(p, float(p.mean()))
+    assert [k + 1 for k in keys] == [14, 35, 41]
+    assert key_freqs(np.full(10, 0.1), 0.1) == []  # flat spectrum: nothing stands out
+
+
+def test_bar_rows_mark_keys_and_null_level():
+    p = D.fourier(keys=(5,))
+    rows = bar_rows(p, 48, 8, UNICODE, null=0.5, keys=[4])
+    assert len(rows) == 9  # 8 bar rows + axis
+    axis = text(rows[-1])
+    assert axis[4] == UNICODE.key and axis.count(UNICODE.key) == 1
+    col = [text(r)[4] for r in rows[:-1]]
+    assert col == [UNICODE.bar_full] * 8  # the peak is the full height
+    # null at half height (level 4 of 8): the row starting at level 4 (index 3 from the
+    # top) shows the null mark where bars are lower, and the bar where it is higher
+    null_row = text(rows[3])
+    assert UNICODE.null not in "".join(text(r) for i, r in enumerate(rows[:-1]) if i != 3)
+    assert null_row[0] == UNICODE.null and null_row[4] == UNICODE.bar_full
+    # More bins than columns: downsampled by max, the peak survives.
+    many = np.zeros(500)
+    many[333] = 1.0
+    r2 = bar_rows(many, 50, 4, ASCII, keys=[333])
+    assert text(r2[0]).count("#") == 1 and text(r2[-1]).count("^") == 1
+
+
+def test_fourier_block_title_names_keys_and_null():
+    lines = fourier_block("emb.fourier", 700, D.fourier(), 60, 6, UNICODE)
+    title = text(lines[0])
+    assert "emb.fourier @ 700" in title and "14 35 41" in title and "flat" in title
+    null = np.full(48, 0.3)
+    title = text(fourier_block("emb.fourier", 700, D.fourier(), 60, 6, UNICODE, null)[0])
+    assert "null 0.3" in title
+
+
+def test_constellation_circle_uses_braille_and_token_colours():
+    rows = scatter(D.constellation(), 24, 12, UNICODE)
+    assert len(rows) == 12
+    chars = [t for row in rows for t, _ in row if t != " "]
+    assert chars and all(BRAILLE_BASE < ord(c) <= BRAILLE_BASE + 0xFF for c in chars)
+    # A circle leaves its middle empty.
+    assert text(rows[6])[8:16].strip() == ""
+    colours = {str(st.color) for row in rows for t, st in row if t != " "}
+    assert len(colours) > 10  # coloured by token, not one colour
+    plain = scatter(D.constellation(), 24, 12, ASCII)
+    assert all(t.isascii() for row in plain for t, _ in row)
+    assert scatter(np.full((5, 2), np.nan), 10, 5, UNICODE)[0][0][0] == "(no points)"
+
+
+def test_overlay_draws_each_run_in_its_own_index():
+    s1 = (np.arange(100.0), np.linspace(0, 1, 100))
+    s2 = (np.arange(100.0), np.linspace(1, 0, 100))
+    cells, x0, x1, y0, y1 = overlay([s1, s2], 40, 10, braille=True)
+    owners = {o for row in cells for o, _ in row}
+    assert owners == {-1, 0, 1}
+    assert (x0, x1, y0, y1) == (0.0, 99.0, 0.0, 1.0)
+    # rising line ends top-right, falling line ends bottom-right
+    assert cells[0][-1][0] == 0 and cells[-1][-1][0] == 1
+
+
+def test_order_filters_and_sorts_with_missing_last():
+    m = Model()
+    m.apply_snapshot(D.snapshot())
+    m.runs["memo-wd0"].summary["onset_step"] = None
+    assert order(m, "name", False, "") == ["grok-wd1", "memo-wd0", "nan-lr1"]
+    assert order(m, "val_acc", True, "") == ["grok-wd1", "memo-wd0", "nan-lr1"]
+    assert order(m, "onset", False, "")[0] == "grok-wd1"  # only one has an onset
+    assert order(m, "name", False, "MEMO") == ["memo-wd0"]
+    assert order(m, "name", False, "diverged") == ["nan-lr1"]  # phase matches too
+    assert order(m, "name", False, "live grok") == ["grok-wd1"]  # words AND
