@@ -188,3 +188,55 @@ class CloneClient:
             self.seq = seq
             kind = topic.decode("ascii", "replace")
             yield kind, msg
+
+
+class CloneState:
+    """A client-side mirror of the daemon's state, fed with :meth:`CloneClient.poll` output.
+
+    ``runs`` maps a run name to ``{"summary": RunSummary, "series": Series,
+    "spectra": Arrays, "points": Arrays}``; series keep the last ``tail``
+    points (the daemon's snapshot default), so a client that joined late and
+    one connected from the start hold the same state.
+    """
+
+    def __init__(self, tail: int = 256, max_events: int = 1000) -> None:
+        self.tail = tail
+        self.max_events = max_events
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.alerts: list[dict] = []
+        self.hooks: list[dict] = []
+        self.snapshots = 0
+
+    def apply(self, kind: str, msg: dict) -> None:
+        """Apply one ``(kind, msg)`` from :meth:`CloneClient.poll`."""
+        if kind == "snapshot":
+            self.snapshots += 1
+            self.runs = {}
+            for r in msg.get("runs", []):
+                summary = {k: v for k, v in r.items() if k not in ("series", "spectra", "points")}
+                self.runs[r["run"]] = {"summary": summary, "series": {}, "spectra": {},
+                                       "points": {}}
+                self._merge(r["run"], r.get("series", {}), r.get("spectra", {}),
+                            r.get("points", {}))
+            self.alerts = list(msg.get("alerts", []))[-self.max_events:]
+            self.hooks = list(msg.get("hooks", []))[-self.max_events:]
+        elif kind == "run":
+            summary = msg["run"]
+            entry = self.runs.setdefault(summary["run"], {"summary": {}, "series": {},
+                                                          "spectra": {}, "points": {}})
+            entry["summary"] = summary
+            self._merge(summary["run"], msg.get("series", {}), msg.get("spectra", {}),
+                        msg.get("points", {}))
+        elif kind == "alert":
+            self.alerts = [*self.alerts, msg["alert"]][-self.max_events:]
+        elif kind == "hook":
+            self.hooks = [*self.hooks, msg["hook"]][-self.max_events:]
+
+    def _merge(self, run: str, series: dict, spectra: dict, points: dict) -> None:
+        entry = self.runs[run]
+        for name, s in series.items():
+            cur = entry["series"].setdefault(name, {"steps": [], "values": []})
+            cur["steps"] = (cur["steps"] + list(s["steps"]))[-self.tail:] if self.tail else []
+            cur["values"] = (cur["values"] + list(s["values"]))[-self.tail:] if self.tail else []
+        entry["spectra"].update(spectra)
+        entry["points"].update(points)
