@@ -1,0 +1,112 @@
+"""The client side against a real daemon: request, and the clone pattern's promise that a
+client joining late, or reconnecting, ends with the same state as one there from the start."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from grokwatch.probe import Probe
+
+from grokwatch import client
+from grokwatch.client import CloneClient, CloneState
+
+
+def comparable(state: CloneState) -> dict:
+    """A client's state minus the one field that is a moving measurement (rate)."""
+    out = {}
+    for name, entry in state.runs.items():
+        summary = {k: v for k, v in entry["summary"].items() if k != "rate"}
+        out[name] = {"summary": summary, "series": entry["series"],
+                     "spectra": entry["spectra"], "points": entry["points"]}
+    return {"runs": out, "alerts": state.alerts}
+
+
+def pump(pairs, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for cc, st in pairs:
+            for kind, msg in cc.poll(timeout=0.005):
+                st.apply(kind, msg)
+
+
+def test_request_to_absent_daemon_fails_fast(tmp_path):
+    t0 = time.monotonic()
+    with pytest.raises(client.DaemonUnavailable):
+        client.request(f"ipc://{tmp_path}/nobody", "ping", timeout=0.5)
+    assert time.monotonic() - t0 < 2.0
+
+
+def test_request_errors_are_one_line(daemon):
+    with pytest.raises(RuntimeError, match="unknown op"):
+        client.request(daemon.api, "launch_missiles")
+    with pytest.raises(RuntimeError, match="no run named"):
+        client.request(daemon.api, "export", run="nope")
+    assert client.request(daemon.api, "ping")["ok"]
+
+
+def test_late_and_reconnecting_clients_match_the_early_one(daemon):
+    early = (CloneClient(daemon.api, daemon.pub), CloneState())
+    pump([early], 0.3)
+    assert early[1].snapshots == 1 and early[1].runs == {}
+    rng = np.random.default_rng(0)
+    probes = [Probe(f"clone-{i}", endpoint=daemon.ingest, config={"i": i}, modulus=5)
+              for i in range(3)]
+    late = reconn = None
+    try:
+        for step in range(600):
+            for i, p in enumerate(probes):
+                p.log(step, train_loss=1.0 / (step + 1) + i, train_acc=step / 600)
+                # Every 100 steps: geometry metrics, spectra and a constellation.
+                p.observe(step, embed=rng.standard_normal((5, 8)))
+            if step == 250:
+                late = (CloneClient(daemon.api, daemon.pub), CloneState())
+                reconn = (CloneClient(daemon.api, daemon.pub), CloneState())
+            if step == 400:
+                reconn[0].close()  # disconnect, miss a stretch of updates, reconnect
+            if step == 480:
+                reconn = (CloneClient(daemon.api, daemon.pub), reconn[1])
+            live = [early] + [c for c in (late,) if c] + (
+                [reconn] if reconn and not (400 <= step < 480) else [])
+            for cc, st in live:
+                for kind, msg in cc.poll(timeout=0.001):
+                    st.apply(kind, msg)
+        for p in probes:
+            assert p.close(timeout=10)
+        pump([early, late, reconn], 1.5)
+        assert len(early[1].runs) == 3
+        a, b, c = comparable(early[1]), comparable(late[1]), comparable(reconn[1])
+        assert a == b
+        assert a == c
+        run = a["runs"]["clone-1"]
+        assert run["summary"]["state"] == "finished" and run["summary"]["step"] == 599
+        assert run["series"]["train_acc"]["steps"] == list(range(600 - 256, 600))
+        assert run["spectra"] and all(v["step"] == 500 for v in run["spectra"].values())
+        assert run["points"] and "embed.fourier_conc" in run["summary"]["last"]
+        assert reconn[1].snapshots == 2
+    finally:
+        for p in probes:
+            p.close(timeout=0)
+        for cc, _ in (early, late, reconn):
+            if cc:
+                cc.close()
+
+
+def test_client_resnapshots_after_a_daemon_restart(daemon):
+    cc, st = CloneClient(daemon.api, daemon.pub, heartbeat_timeout=1.5), CloneState()
+    try:
+        with Probe("before", endpoint=daemon.ingest) as p:
+            p.log(1, loss=1.0)
+        pump([(cc, st)], 0.5)
+        assert "before" in st.runs
+        daemon.restart()
+        with Probe("after", endpoint=daemon.ingest) as p:
+            p.log(1, loss=2.0)
+        deadline = time.monotonic() + 10
+        while "after" not in st.runs and time.monotonic() < deadline:
+            pump([(cc, st)], 0.2)
+        assert set(st.runs) == {"before", "after"}  # history restored, new run seen
+        assert st.snapshots >= 2
+    finally:
+        cc.close()
