@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,8 +12,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_wheel_has_one_namespace(tmp_path: Path) -> None:
+    # Build from a copy of the tracked files, so no build/ folder lands in the checkout.
+    src = tmp_path / "src"
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()
+    for f in files:
+        if (ROOT / f).is_file():
+            (src / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, src / f)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True,
+                    "-q", "-w", str(tmp_path), str(src)], check=True, capture_output=True,
                    cwd=tmp_path)
     (wheel,) = tmp_path.glob("grokwatch-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
