@@ -127,7 +127,7 @@ class HookRunner:
                 while len(self._ready) + len(self._delayed) >= self.queue_max:
                     self._drop_oldest()
                 self._seq += 1
-                self._ready.append(_Job(rule, alert, self._seq)); self._cv.notify(); self._cv.wait(5)
+                self._ready.append(_Job(rule, alert, self._seq))
                 self._cv.notify()
             self._spawn_workers()
 
