@@ -275,3 +275,52 @@ class ShiftDetector:
         return {"excess": self.excess(), "effect_threshold": self.effect,
                 "cusum": self.cusum.s, "cusum_h": self.cusum.h, "cusum_k": self.cusum.k,
                 "ref": self.cusum.ref.as_dict()}
+
+
+class TurnDetector:
+    """A stream turning: moving away from its most extreme value since the warm-up.
+
+    With ``direction=+1`` it watches for a rise from the running minimum (a
+    falling stream that turns up, or a flat one that starts rising). A sample
+    is a hit when the move ``d * (x - extreme) >= effect`` and it is
+    significant: at least ``z`` warm-up noise sds, the sd inflated by the
+    warm-up's AR(1) factor. Debounced by ``hold``; ``fired`` latches.
+    """
+
+    __slots__ = ("effect", "d", "z", "sd_floor", "ref", "extreme", "hold", "fired", "active",
+                 "move", "score")
+
+    def __init__(self, *, effect: float, direction: int = 1, warmup: int = 3, z: float = 3.0,
+                 hold: int = 2, sd_floor: float = 0.0) -> None:
+        if direction not in (1, -1):
+            raise ValueError("direction must be +1 or -1")
+        self.effect, self.d, self.z, self.sd_floor = effect, direction, z, sd_floor
+        self.ref = Reference(warmup)
+        self.extreme = math.inf  # of d * x: the running minimum in the detection frame
+        self.hold = Hold(on=hold, off=hold)
+        self.fired = self.active = False
+        self.move = self.score = 0.0
+
+    def update(self, x: float) -> bool:
+        """Feed one sample; return True on the sample where it first fires."""
+        if not math.isfinite(x):
+            return False
+        y = self.d * x
+        if not self.ref.ready:
+            if self.ref.add(x):
+                self.extreme = y  # turns are measured from the end of the warm-up on
+            return False
+        self.extreme = min(self.extreme, y)
+        self.move = y - self.extreme
+        sd = max(self.ref.sd, self.sd_floor, 1e-12) * math.sqrt(ar1_inflation(self.ref.r1))
+        self.score = self.move / sd
+        self.active = self.hold.update(self.move >= self.effect and self.score >= self.z)
+        if self.active and not self.fired:
+            self.fired = True
+            return True
+        return False
+
+    def evidence(self) -> dict[str, float | dict[str, float]]:
+        """Statistics and thresholds for alert evidence."""
+        return {"move_from_extreme": self.move, "effect_threshold": self.effect,
+                "z": self.score, "z_threshold": self.z, "ref": self.ref.as_dict()}

@@ -231,8 +231,11 @@ class RunDetector:
             s = ev["signals"][name]
             if name == WEIGHT_NORM:
                 parts.append(f"weight_norm turning down (t={s['t']:.1f})")
+            elif "ratio_vs_memorization" in s:
+                if name not in ev["structure"]:
+                    parts.append(f"{name} x{s['ratio_vs_memorization']:.2f}")
             else:
-                parts.append(f"{name} x{s['ratio_vs_memorization']:.2f}")
+                parts.append(f"{name} x{s['ratio_vs_extreme']:.2f}")
         summary = (f"{self.run} onset at step {step}: structure above its null vs memorization "
                    f"({'; '.join(parts)})")
         if self.facts.val_acc is not None:

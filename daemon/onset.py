@@ -10,11 +10,21 @@ accuracy), it watches the probe's geometry metrics, never validation data:
   CUSUM and held for ``hold`` samples. Dividing by the null makes the
   statistic free of modulus and width (research: IPR x1.5 at memorization
   fired before val acc 0.5 in 5/5 grokking runs, 0/4 memorization-only runs);
-* **corroborating**, at least one within ``coincidence`` samples: the weight
+* **agreeing**, at least one other statistic within ``coincidence`` samples:
+  the other per-neuron structure metric (top-1 concentration when IPR fired,
+  or IPR when concentration did) above its own null by ``corr_effect``; the weight
   norm turning down (windowed slope significantly negative, AR(1)-inflated,
   and below its post-memorization peak), or ``P.fourier_entropy`` falling,
-  ``P.fourier_topk`` or ``P.fourier_gini`` rising (each against its own
-  warm-up level, same shift test as the required signal).
+  ``P.fourier_topk`` or ``P.fourier_gini`` rising (each
+  turning from their most extreme value since the warm-up, by ``corr_effect``
+  (x1.15) and by ``corr_z`` warm-up noise sds).
+
+Why the other structure metric counts: in models whose neurons spread evenly
+over frequencies (Gromov's quadratic MLP) the aggregate spectrum stays flat
+and the weight norm turns down only once validation accuracy moves (measured
+on the zoo), so without it those runs would get their onset after the fact.
+Two different statistics of the per-neuron spectra, each against its own
+null, still guard against one statistic's artefact.
 
 Effective rank is never used: without weight decay it collapses in runs that
 never generalize. At most one onset per armed episode.
@@ -26,7 +36,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from grokwatch.daemon.changepoint import ShiftDetector, WindowSlope
+from grokwatch.daemon.changepoint import ShiftDetector, TurnDetector, WindowSlope
 
 STRUCTURE_METRICS = ("fourier_ipr", "fourier_conc")
 # corroborating metric -> transform direction: values are mapped so that "more
@@ -41,7 +51,8 @@ class OnsetParams:
 
     warmup: int = 4  # geometry samples after arming that form each reference
     struct_effect: float = math.log(1.5)  # rise of log(metric/null) above memorization
-    corr_effect: float = math.log(1.15)  # rise of a corroborating log-statistic
+    corr_effect: float = math.log(1.15)  # turn of a corroborating log-statistic from its extreme
+    corr_z: float = 2.0  # and that turn in warm-up noise sds (AR(1)-inflated)
     norm_window: int = 6  # samples in the weight-norm slope window
     norm_t: float = 3.0  # slope t-statistic (AR(1)-inflated) below -norm_t
     norm_drop: float = 0.005  # and log(peak / now) at least this (0.5 %)
@@ -93,7 +104,7 @@ class OnsetFusion:
         self.samples = 0  # geometry samples seen while armed
         self.fired = False
         self.struct: dict[str, ShiftDetector] = {}
-        self.corr: dict[str, ShiftDetector] = {}
+        self.corr: dict[str, TurnDetector] = {}
         self.norm: _NormTurn | None = None
         self.agree_at: dict[str, int] = {}  # corroborating signal -> sample index it last agreed
 
@@ -135,14 +146,18 @@ class OnsetFusion:
                 det.update(_log(v) - _log(null))
                 if det.active:
                     struct_active.append(name)
+                if det.cusum.alarm and det.excess() >= p.corr_effect:
+                    self.agree_at[name] = i
             elif metric in CORROBORATING:
                 # entropy falls as structure forms: watch log(1 - H) rising instead
                 x = _log(1.0 - v) if metric == "fourier_entropy" else _log(v)
-                det = self.corr.get(name)
-                if det is None:
-                    det = self.corr[name] = self._shift(p.corr_effect)
-                det.update(x)
-                if det.active:
+                turn = self.corr.get(name)
+                if turn is None:
+                    turn = self.corr[name] = TurnDetector(
+                        effect=p.corr_effect, warmup=p.warmup, z=p.corr_z, hold=p.hold,
+                        sd_floor=p.sd_floor_frac * p.corr_effect)
+                turn.update(x)
+                if turn.active:
                     self.agree_at[name] = i
         wn = vals.get(WEIGHT_NORM)
         if wn is not None:
@@ -152,7 +167,14 @@ class OnsetFusion:
                 self.agree_at[WEIGHT_NORM] = i
         if not struct_active:
             return None
-        agreeing = sorted(k for k, at in self.agree_at.items() if i - at < p.coincidence)
+        # Agreement must come from another statistic: the other structure metric
+        # (IPR vs top-1 concentration) or a corroborating one, never the same
+        # metric of another matrix (embed and neurons may be the same weights).
+        metrics = {n.rpartition(".")[2] for n in struct_active}
+        agreeing = sorted(k for k, at in self.agree_at.items()
+                          if i - at < p.coincidence and not (
+                              k in self.struct and k.rpartition(".")[2] in metrics
+                              and len(metrics) == 1))
         if not agreeing:
             return None
         self.fired = True
@@ -165,11 +187,17 @@ class OnsetFusion:
             ev["ratio_vs_memorization"] = math.exp(ev["excess"])
             signals[name] = ev
         for name in agree:
+            if name in signals:
+                continue
             if name == WEIGHT_NORM and self.norm is not None:
                 signals[name] = self.norm.evidence()
+            elif name in self.struct:
+                ev = self.struct[name].evidence()
+                ev["ratio_vs_memorization"] = math.exp(ev["excess"])
+                signals[name] = ev
             else:
                 ev = self.corr[name].evidence()
-                ev["ratio_vs_memorization"] = math.exp(ev["excess"])
+                ev["ratio_vs_extreme"] = math.exp(ev["move_from_extreme"])
                 signals[name] = ev
         return {"structure": struct, "corroborating": agree, "signals": signals,
                 "armed_step": self.armed_step, "samples_since_armed": self.samples,
