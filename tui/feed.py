@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import zmq
 from textual.message import Message
+from zmq.utils.monitor import recv_monitor_message
 
 from grokwatch import wire
 from grokwatch.client import CloneClient
@@ -44,6 +45,60 @@ def parse_connect(spec: str | None) -> tuple[str, str]:
         raise ValueError(f"not a host name: {spec!r}")
     host = f"[{spec}]" if ":" in spec and not spec.startswith("[") else spec
     return f"tcp://{host}:7711", f"tcp://{host}:7712"
+
+
+class ResyncClient(CloneClient):
+    """A CloneClient that also re-snapshots whenever its SUB socket (re)connects.
+
+    The daemon's update seq starts again at 0 after a restart, so a client
+    whose last seq was 50 would take the new daemon's update 51 as the next
+    one and silently miss 1..50 (and the restart's reloaded state). A SUB
+    reconnect means updates may have been missed or come from a new daemon
+    either way, so any (re)connection asks for a fresh snapshot; a
+    disconnection is reported at once instead of after the heartbeat timeout.
+    """
+
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        self._mon = self._sub.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        self.reconnects = 0
+        self.linked = False  # the SUB socket has a live connection
+
+    def poll(self, timeout: float = 0.1, max_msgs: int = 10_000):
+        """Like :meth:`CloneClient.poll`; snapshots only once the SUB socket is linked,
+        so no update published after the snapshot can slip past."""
+        if not self.linked:
+            # Nothing to read until the SUB connects: wait on the monitor instead.
+            self._mon.poll(timeout * 1000)
+        self._events()
+        if not self.linked:
+            if self.connected:
+                self.connected = False
+                yield "disconnected", {}
+            return
+        yield from super().poll(timeout, max_msgs)
+
+    def _events(self) -> None:
+        while True:
+            try:
+                ev = recv_monitor_message(self._mon, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if ev["event"] == zmq.EVENT_CONNECTED:
+                self.linked = True
+                self.reconnects += 1
+                self.seq = -1
+            elif ev["event"] == zmq.EVENT_DISCONNECTED:
+                self.linked = False
+                self.seq = -1
+
+    def close(self) -> None:
+        try:
+            self._sub.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        self._mon.close(0)
+        super().close()
 
 
 class Feed:
@@ -101,7 +156,7 @@ class Feed:
 
     def _run(self) -> None:
         ctx = zmq.Context()
-        client = CloneClient(self.api, self.pub, ctx=ctx,
+        client = ResyncClient(self.api, self.pub, ctx=ctx,
                              heartbeat_timeout=self.heartbeat_timeout,
                              snapshot_timeout=self.snapshot_timeout)
         announced = False

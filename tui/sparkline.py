@@ -43,7 +43,8 @@ def levels(values: np.ndarray, lo: float, hi: float, n_levels: int) -> np.ndarra
     out = np.full(len(v), -1, dtype=np.int64)
     ok = np.isfinite(v)
     span = hi - lo
-    if span <= 0 or not math.isfinite(span):
+    # Flat within rounding (a mean of equal floats can differ in the last bit): one level.
+    if span <= 1e-9 * max(abs(lo), abs(hi), 1e-300) or not math.isfinite(span):
         out[ok] = n_levels // 2
     else:
         out[ok] = np.clip(((v[ok] - lo) / span * (n_levels - 1)).round(), 0, n_levels - 1)

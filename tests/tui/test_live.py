@@ -1,0 +1,138 @@
+"""The TUI against a real daemon subprocess fed by real probes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+from conftest import screen_text
+from grokwatch.probe import Probe
+from grokwatch.tui.app import GrokwatchApp
+
+P = 13  # a small modulus: fast observe, 6 frequencies
+
+
+def embedding(k: int, seed: int) -> np.ndarray:
+    """A Z_p embedding whose two first columns are a clean frequency-k circle."""
+    rng = np.random.default_rng(seed)
+    a = np.arange(P)
+    circle = np.stack([np.cos(2 * np.pi * k * a / P), np.sin(2 * np.pi * k * a / P)], 1)
+    return np.concatenate([circle + 0.05 * rng.standard_normal((P, 2)),
+                           0.1 * rng.standard_normal((P, 6))], 1)
+
+
+def send_run(endpoint: str, run: str, *, steps: int = 40, k: int = 3, val: float = 0.1,
+             start: int = 0, close: bool = True) -> Probe:
+    """A short run: fits its training set by step 10, observed every 10 steps."""
+    pr = Probe(run, endpoint=endpoint, modulus=P, every=10, config={"k": k})
+    for s in range(start, start + steps):
+        pr.log(s, train_loss=1 / (s + 1), train_acc=min(1.0, s / 10), val_acc=val,
+               val_loss=2.0 - val)
+        pr.observe(s, embed=embedding(k, s))
+    if close:
+        pr.close()
+    return pr
+
+
+async def wait_for(pilot, cond, timeout: float = 10.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or cond}")
+        await pilot.pause(0.05)
+
+
+def text(app) -> str:
+    return "\n".join(screen_text(app))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+async def test_live_runs_filter_detail_compare(daemon, size):
+    send_run(daemon.ingest, "alpha-k3", k=3)
+    send_run(daemon.ingest, "beta-k5", k=5, val=0.4)
+    app = GrokwatchApp(api=daemon.api, pub=daemon.pub)
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: len(app.table.rows) == 2, what="the snapshot's runs")
+        assert "connected" in screen_text(app)[0]
+        # A run that starts while the TUI watches arrives through the update stream.
+        snaps = app.model.snapshots
+        await asyncio.to_thread(send_run, daemon.ingest, "gamma-k2", k=2)
+        await wait_for(pilot, lambda: "gamma-k2" in text(app), what="a live run")
+        assert app.model.snapshots == snaps
+        assert app.table.rows == ["alpha-k3", "beta-k5", "gamma-k2"]
+        # filter
+        await pilot.press("slash", "b", "e", "t", "enter")
+        assert app.table.rows == ["beta-k5"]
+        await pilot.press("escape")
+        assert len(app.table.rows) == 3 and app.table.current == "beta-k5"  # cursor kept
+        # detail: sparklines, the spectrum with the key frequency marked, the constellation
+        await pilot.press("home", "enter")
+        assert app.view == "detail" and app.detail.rv.run == "alpha-k3"
+        await wait_for(pilot, lambda: "key k: 3" in text(app) or app.detail.max_scroll_y > 0,
+                       what="detail drawn")
+        seen = ""
+        for _ in range(6):
+            seen += text(app)
+            await pilot.press("pagedown")
+        assert "train_loss" in seen and "embed.fourier_conc" in seen
+        assert any(c in seen for c in "▁▂▃▄▅▆▇█")  # sparklines
+        assert "embed.fourier @" in seen and "key k: 3" in seen  # the spectrum, k=3 marked
+        assert "embed.constellation @" in seen and any(0x2800 < ord(c) <= 0x28FF for c in seen)
+        assert "embed.sv @" in seen
+        # compare two runs on one metric
+        await pilot.press("escape", "home", "space", "down", "space", "c")
+        assert app.compare.runs == ["alpha-k3", "beta-k5"]
+        shown = text(app)
+        assert "compare: val_acc" in shown and "alpha-k3" in shown and "beta-k5" in shown
+        await pilot.press("q")
+
+
+async def test_live_alert_appears_in_alerts_view(daemon):
+    app = GrokwatchApp(api=daemon.api, pub=daemon.pub)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.model.connected, what="connection")
+        await pilot.pause(0.3)  # let the SUB socket's connection settle
+        snaps = app.model.snapshots
+        await pilot.press("a")
+        assert "none yet" in text(app)
+        # train_acc reaches 1 at step 10 with val_acc at 0.1: the daemon flags memorization.
+        await asyncio.to_thread(send_run, daemon.ingest, "memo-run", steps=30)
+        await wait_for(pilot, lambda: "memorized" in text(app), what="the memorized alert")
+        row = next(ln for ln in screen_text(app) if "memorized" in ln)
+        assert "memo-run" in row and "firing" in row
+        assert app.model.snapshots == snaps  # it came on the update stream, not a re-snapshot
+
+
+async def test_live_disconnect_keeps_state_then_reconnects(daemon):
+    send_run(daemon.ingest, "before-restart")
+    app = GrokwatchApp(api=daemon.api, pub=daemon.pub, heartbeat_timeout=1.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "before-restart" in text(app), what="first snapshot")
+        daemon.stop()
+        await wait_for(pilot, lambda: "DISCONNECTED" in screen_text(app)[0], timeout=8,
+                       what="the disconnected banner")
+        assert "before-restart" in text(app)  # the last state stays on screen
+        await pilot.press("down", "up")  # the UI still answers keys while disconnected
+        daemon.start()
+        await wait_for(pilot, lambda: app.model.connected, timeout=15, what="reconnection")
+        assert app.model.snapshots >= 2
+        assert "before-restart" in text(app)  # reloaded by the daemon from its store
+        await asyncio.to_thread(send_run, daemon.ingest, "after-restart")
+        await wait_for(pilot, lambda: "after-restart" in text(app), what="updates after it")
+
+
+async def test_live_restart_gives_fresh_snapshot(daemon):
+    send_run(daemon.ingest, "r1")
+    app = GrokwatchApp(api=daemon.api, pub=daemon.pub, heartbeat_timeout=1.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "r1" in app.model.runs, what="first snapshot")
+        await pilot.pause(0.3)
+        snaps = app.model.snapshots
+        await asyncio.to_thread(daemon.restart)
+        await asyncio.to_thread(send_run, daemon.ingest, "r2")
+        await wait_for(pilot, lambda: "r2" in app.model.runs and app.model.connected,
+                       timeout=15, what="state after restart")
+        assert app.model.snapshots > snaps  # a restarted daemon means a fresh snapshot
+        assert "r1" in app.model.runs
