@@ -262,7 +262,8 @@ def _as_float(v: Any) -> float | None:
     if isinstance(v, (str, bytes, bytearray)):
         return None
     try:
-        return float(v)  # ints, numpy scalars, 0-d tensors (.__float__)
+        item = getattr(v, "item", None)  # numpy scalars, 0-d tensors (no autograd warning)
+        return float(item() if item is not None else v)
     except (TypeError, ValueError, RuntimeError, OverflowError):
         return None
 
