@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="step budget (overrides the preset)")
     p.add_argument("--scale", type=float, help="multiply the preset's step budget")
     p.add_argument("--fast", action="store_true",
-                   help="the short test version of the preset (grokking, memorization)")
+                   help="the short test version of the preset (seconds, not a minute)")
     for name, typ, help_ in _FIELDS:
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, help=help_)
     p.add_argument("--quiet", action="store_true", help="no progress lines")

@@ -36,14 +36,18 @@ DESCRIPTIONS = {
 }
 
 # Short versions for tests and quick looks: Gromov's quadratic MLP at p=53 shows the same
-# phases in a few seconds (its memorized plateau is ~500 steps, not ~1,300).
+# phases in seconds (its memorized plateau is ~500 steps, not ~1,300).
+_QUAD: dict[str, Any] = {"op": "add", "modulus": 53, "model": "quadratic", "lr": 1e-2,
+                         "beta2": 0.98, "log_every": 10, "observe_every": 10}
 FAST: dict[str, dict[str, Any]] = {
-    "grokking": {"op": "add", "modulus": 53, "model": "quadratic", "frac": 0.3, "lr": 1e-2,
-                 "beta2": 0.98, "weight_decay": 1.0, "steps": 1500, "until_val": 0.95,
-                 "extra_steps": 60, "log_every": 10, "observe_every": 10},
-    "memorization": {"op": "add", "modulus": 53, "model": "quadratic", "frac": 0.3, "lr": 1e-2,
-                     "beta2": 0.98, "weight_decay": 0.0, "steps": 600, "log_every": 10,
-                     "observe_every": 10},
+    "grokking": {**_QUAD, "frac": 0.3, "weight_decay": 1.0, "steps": 1500, "until_val": 0.95,
+                 "extra_steps": 60},
+    "comprehension": {**_QUAD, "frac": 0.6, "weight_decay": 5.0, "steps": 100},
+    "memorization": {**_QUAD, "frac": 0.3, "weight_decay": 0.0, "steps": 500},
+    # The quadratic model oscillates under heavy weight decay; the MLP stalls flat.
+    "confusion": {"op": "add", "modulus": 53, "model": "mlp", "lr": 1e-3, "beta2": 0.999,
+                  "log_every": 10, "observe_every": 10, "frac": 0.5, "weight_decay": 50.0,
+                  "steps": 400},
 }
 
 
