@@ -123,6 +123,19 @@ def replay_records(run: str, records: Iterator[Record], *, modulus: int | None =
     return out
 
 
+def _sessions_in_time_order(st: Any, run: str) -> Iterator[Record]:
+    """A run's records, session after session in the order they began.
+
+    The store keys records by (sid, seq) and a session id says nothing about
+    time, so sessions are ordered by their first record's time (seq order within).
+    """
+    sessions: dict[int, list[Record]] = {}
+    for sid, _seq, kind, step, t, data in st.iter_records(run, ("hello", "scalars", "bye")):
+        sessions.setdefault(sid, []).append((kind, step, t, data))
+    for recs in sorted(sessions.values(), key=lambda r: r[0][2]):
+        yield from recs
+
+
 def _db_runs(db: Path, pattern: str, lost_after: float) -> Iterator[dict]:
     import sqlite3
 
@@ -141,10 +154,8 @@ def _db_runs(db: Path, pattern: str, lost_after: float) -> Iterator[dict]:
             raise ReplayError(f"no run matching {pattern!r} in {db}")
         for name in names:
             info = infos[name]
-            recs = ((kind, step, t, data)
-                    for _sid, _seq, kind, step, t, data in st.iter_records(
-                        name, ("hello", "scalars", "bye")))
-            yield from replay_records(name, recs, modulus=info.get("modulus"),
+            yield from replay_records(name, _sessions_in_time_order(st, name),
+                                      modulus=info.get("modulus"),
                                       config=info.get("config"), lost_after=lost_after)
     except sqlite3.Error as e:
         raise ReplayError(f"{db}: {str(e).splitlines()[0]}") from None
