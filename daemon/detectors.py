@@ -99,11 +99,15 @@ class RunDetector:
         self.last_step = step
         if self.facts.diverged:
             return out
-        # Non-finite first: a NaN loss is news even if nothing else is watched.
-        for name, v in vals.items():
-            if not math.isfinite(v) and (_is_loss(name) or name in (WEIGHT_NORM, "grad_norm")):
-                return self._diverge(step, t, f"{name} is {v}",
-                                     {"signal": name, "value": str(v), "reason": "non-finite"})
+        # Non-finite first: a NaN loss is news even if nothing else is watched. One
+        # C-level sum tells whether any value is non-finite (overflow to inf counts too,
+        # and only then are names looked at).
+        if not math.isfinite(math.fsum(vals.values()) if len(vals) < 2 else sum(vals.values())):
+            for name, v in vals.items():
+                if not math.isfinite(v) and (_is_loss(name)
+                                             or name in (WEIGHT_NORM, "grad_norm")):
+                    return self._diverge(step, t, f"{name} is {v}", {
+                        "signal": name, "value": str(v), "reason": "non-finite"})
         loss = vals.get("train_loss")
         if loss is not None:
             a = self._check_spike(step, t, loss)
@@ -119,7 +123,8 @@ class RunDetector:
             ev = self.onset.update(step, vals)
             if ev is not None:
                 out.append(self._fire_onset(step, t, ev))
-        self._update_phase()
+        if acc is not None or vacc is not None or out:
+            self._update_phase()
         return out
 
     @staticmethod

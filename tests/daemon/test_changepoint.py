@@ -168,3 +168,26 @@ def test_shift_detector_falling_direction():
     xs = [0.0, 0.01, -0.01, 0.0] + [-0.05 * i for i in range(1, 30)]
     fired = [i for i, x in enumerate(xs) if det.update(x)]
     assert len(fired) == 1 and fired[0] >= 4 + 6
+
+
+def test_turn_detector_measures_from_the_extreme_after_the_warm_up():
+    from grokwatch.daemon.changepoint import TurnDetector
+
+    det = TurnDetector(effect=0.1, warmup=4, z=2.0, hold=2, sd_floor=0.01)
+    # falls during and after the warm-up, bottoms out at -0.5, then rises again
+    xs = [0.0, -0.1, -0.2, -0.3, -0.4, -0.5, -0.45, -0.42, -0.39, -0.36, -0.33]
+    fired = [i for i, x in enumerate(xs) if det.update(x)]
+    # move from -0.5 reaches 0.1 at index 8 (-0.39 + 0.5 = 0.11), held at index 9
+    assert fired == [9]
+    assert det.evidence()["move_from_extreme"] == pytest.approx(0.17)
+
+
+def test_turn_detector_needs_significance_against_warm_up_noise():
+    from grokwatch.daemon.changepoint import TurnDetector
+
+    # a noisy warm-up (sd ~ 0.3) makes a 0.15 turn insignificant at z = 2
+    det = TurnDetector(effect=0.1, warmup=6, z=2.0, hold=1)
+    for x in [0.3, -0.3, 0.35, -0.25, 0.3, -0.3]:
+        det.update(x)
+    assert not any(det.update(x) for x in [-0.2, -0.05, -0.05, -0.05])
+    assert det.score < 2.0

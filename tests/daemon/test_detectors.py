@@ -340,3 +340,21 @@ def test_records_without_watched_names_change_nothing():
     for step in range(100):
         assert f.scalars(step, {"lr": 1e-3, "my.metric": 3.0}) == []
     assert f.det.phase == "starting"
+
+
+def test_one_onset_per_memorized_episode_and_a_new_episode_rearms():
+    f = Feed()
+    grokking_like(f, change_step=300, end=800, val=False)
+    assert [k for k, _ in f.kinds()] == ["memorized", "onset"]
+    # the run loses its fit, then fits again: a new episode with a fresh reference
+    for step in range(810, 900, 10):
+        f.scalars(step, {"train_acc": 0.3})
+        f.scalars(step, geometry(3.0))
+    for step in range(900, 2500, 10):
+        f.scalars(step, {"train_acc": 1.0})
+        f.scalars(step, geometry(3.0 * math.exp(0.003 * max(0, step - 1200)),
+                                 wn=40 * math.exp(-0.0005 * max(0, step - 1200))))
+    kinds = [k for k, _ in f.kinds()]
+    assert kinds == ["memorized", "onset", "memorized", "memorized", "onset"]
+    assert f.alerts[2].status == "resolved"
+    assert f.alerts[4].step > 1200 + 130
