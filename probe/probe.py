@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import logging
 import math
+import operator
 import os
 import random
 import socket
@@ -143,8 +144,8 @@ class Probe:
                 if step is None:
                     self._error(f"step must be a non-negative int, got {given!r:.40}")
                     return
-            elif step < 0:
-                self._error("step must be non-negative")
+            elif not 0 <= step <= wire.MAX_INT:
+                self._error("step must be a non-negative 63-bit int")
                 return
             vals: dict[str, float] = {}
             names = self._names
@@ -201,12 +202,12 @@ class Probe:
                 if vals:
                     self._outbox.put({"k": "scalars", "seq": 0, "t": t, "step": step,
                                       "vals": vals})
-            for name, arr in obs.spectra.items():
-                if self._name_ok(name):
-                    self._outbox.put(wire.spectrum(0, step, name, arr, t=t))
-            for name, arr in obs.points.items():
-                if self._name_ok(name):
-                    self._outbox.put(wire.points(0, step, name, arr, t=t))
+            for kind, arrays in ((wire.spectrum, obs.spectra), (wire.points, obs.points)):
+                for name, arr in arrays.items():
+                    if arr.size > wire.MAX_ARRAY_ELEMS:  # the daemon would refuse the frame
+                        self._error(f"{name}: {arr.size} elements, more than the wire carries")
+                    elif self._name_ok(name):
+                        self._outbox.put(kind(0, step, name, arr, t=t))
         except Exception as e:
             self._error(e)
 
@@ -269,17 +270,20 @@ def _as_float(v: Any) -> float | None:
 
 
 def _as_step(step: Any) -> int | None:
-    if isinstance(step, bool):
+    """A step as a wire int (numpy ints, integer tensors, integral floats), else None."""
+    if isinstance(step, (bool, str, bytes)):
         return None
-    if type(step) is int:
-        return step if step >= 0 else None
     try:
-        f = float(step)
-    except (TypeError, ValueError, RuntimeError, OverflowError):
-        return None
-    if isinstance(step, (str, bytes)) or not math.isfinite(f) or f != int(f) or f < 0:
-        return None
-    return int(f)
+        n = operator.index(step)  # exact for numpy and torch integers
+    except TypeError:
+        try:
+            f = float(step)
+        except (TypeError, ValueError, RuntimeError, OverflowError):
+            return None
+        if not math.isfinite(f) or f != int(f):
+            return None
+        n = int(f)
+    return n if 0 <= n <= wire.MAX_INT else None
 
 
 def _clean_config(config: Any, probe: Probe, depth: int = 0) -> Any:

@@ -119,3 +119,18 @@ def test_probe_never_raises_after_close(router):
     p.log(1, x=1.0)
     p.observe(100, None, w=np.ones((3, 3)))
     assert p.close() is True
+
+
+def test_what_the_daemon_would_refuse_never_enters_the_buffer(router):
+    # A refused frame would be resent forever: the probe must not build one.
+    p97 = 140_000  # constellation 140,000 x 2 exceeds the wire's array cap; the spectrum fits
+    with Probe("limits", endpoint=router.endpoint, modulus=p97) as p:
+        p.log(2**63, x=1.0)  # beyond a 64-bit signed column
+        p.log(np.int64(2**62), x=1.0)
+        p.observe(0, None, big=np.random.default_rng(0).standard_normal((p97, 2)))
+    assert p.close() is True and not router.rejects
+    assert p.errors == 2
+    recs = [r for (_run, s, _seq, r) in router.records if s == p.sid]
+    assert [r.step for r in recs if r.kind == "scalars" and "x" in r.vals] == [2**62]
+    assert {r.name for r in recs if r.kind == "spectrum"} == {"big.sv", "big.fourier"}
+    assert not [r for r in recs if r.kind == "points"]
