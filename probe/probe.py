@@ -67,6 +67,7 @@ class Probe:
         self._last_observe: int | None = None
         self._perms: dict[int, Any] = {}  # modulus -> the fixed null permutation
         self._closed = False
+        self._fork_pending = False
         self._new_session()
         self._start()  # a bad endpoint raises ValueError here, before training
         _live.add(self)
@@ -89,14 +90,20 @@ class Probe:
                               **self._sender_kw)
 
     def _after_fork(self) -> None:
-        # The parent's socket, context and thread are not ours: drop them untouched
-        # and start a session of our own (new sid, seq from 1) on first use.
-        self._new_session()
+        # The parent's socket, context and thread are not ours: drop them untouched.
+        # The child's own session (new sid, seq from 1, its own hello) starts on first
+        # use, so a child that never logs (a worker exiting) sends nothing at all.
+        self._sender = None
+        self._outbox = Outbox(self.capacity)  # the parent's records are the parent's to send
+        self._fork_pending = True
         self._names = set(self._names)
 
     def _ensure(self) -> bool:
         if self._closed:
             return False
+        if self._fork_pending:
+            self._fork_pending = False
+            self._new_session()
         if self._sender is None:
             try:
                 self._start()
@@ -223,6 +230,10 @@ class Probe:
         try:
             if self._closed:
                 return len(self._outbox) == 0
+            if self._fork_pending:  # a forked child that never used the probe
+                self._closed = True
+                _live.discard(self)
+                return True
             if not self._ensure():
                 return False
             self._closed = True

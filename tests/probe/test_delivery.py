@@ -143,6 +143,10 @@ import os, sys
 from grokwatch.probe import Probe
 p = Probe("forked", endpoint=sys.argv[1])
 p.log(0, who=0.0)
+idle = os.fork()
+if idle == 0:
+    sys.exit(0)  # a child that never logs: runs atexit, must send nothing
+os.waitpid(idle, 0)
 pid = os.fork()
 if pid == 0:
     for i in range(50):
