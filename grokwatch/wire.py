@@ -412,7 +412,7 @@ def decode_msg(data: bytes, *, max_size: int = CLIENT_MAX_MSG) -> dict:
         raise WireError("malformed", type(e).__name__) from None
     if not isinstance(obj, dict):
         raise WireError("schema", "message is not a map")
-    if obj.get("v") != VERSION:
+    if type(obj.get("v")) is not int or obj["v"] != VERSION:
         raise WireError("version", f"unknown version {obj.get('v')!r}")
     return obj
 

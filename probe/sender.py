@@ -111,8 +111,10 @@ class Sender:
         poller.register(self._sock, zmq.POLLIN)
         poller.register(self._mon, zmq.POLLIN)
         while not self._stop:
-            unsent = len(self.outbox.unsent)
-            wait = FLUSH_S if unsent or self._closing_at is not None else IDLE_S
+            # Batch window while records wait and a daemon is there; else sleep longer
+            # (a connection wakes the poll through the monitor socket).
+            busy = self.connected and (self.outbox.unsent or self._closing_at is not None)
+            wait = FLUSH_S if busy else IDLE_S
             events = dict(poller.poll(wait * 1000))
             if self._mon in events:
                 self._read_monitor()
@@ -120,7 +122,9 @@ class Sender:
                 self._read_acks()
             now = time.monotonic()
             self._check_ack_timeout(now)
-            if now >= self._retry_at:
+            if self.connected and now >= self._retry_at:
+                # Not encoding while disconnected: a frame that cannot leave would only
+                # hold the GIL against the training thread.
                 self._flush(now)
             if self._closing_at is not None and self._close_done(now):
                 return
