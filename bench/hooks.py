@@ -1,0 +1,228 @@
+"""Hooks bench: what alert hooks cost the daemon's ingest thread, side by side in one run.
+
+Prints:
+
+1. ``HookRunner.submit`` cost per alert (median of batches, µs) for: no rule
+   matching; a matching rule in cooldown (dedup); a matching rule with room in
+   the queue; an alert storm against a full queue (oldest dropped). The hook
+   itself hangs, so no process start is counted here: submit never waits on one.
+2. The real daemon's sustained ingest (scalar values/s, stored) with no hooks
+   file vs with every worker stuck in a hook that sleeps forever while an alert
+   storm (runs whose loss turns NaN) keeps the hook queue full; medians of
+   alternating repeats, and their ratio.
+
+    python bench/hooks.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import zmq
+from grokwatch.daemon.alert import Alert
+from grokwatch.daemon.hookrules import parse_rules
+from grokwatch.daemon.hooks import HookRunner
+
+from grokwatch import client, wire
+
+SCALARS = ("train_loss", "train_acc", "val_loss", "val_acc")
+PER_FRAME = 200
+
+# ---------------------------------------------------------------- 1. submit cost
+
+
+def submit_cost(batches: int, per_batch: int) -> dict[str, float]:
+    """Median µs per submit() call in four situations."""
+    d = tempfile.mkdtemp(prefix="gwh-")
+    hang = Path(d, "hang.sh")
+    hang.write_text("#!/bin/sh\nsleep 1000\n")
+    hang.chmod(0o755)
+    out: dict[str, float] = {}
+    try:
+        def alerts(n: int, same: bool) -> list[dict]:
+            return [Alert(run="run-0" if same else f"run-{i}", step=i, t=time.time(),
+                          kind="onset", summary="s").to_wire() for i in range(n)]
+
+        cases = {
+            "no rule matches": ({"on": "lost", "exec": [str(hang)]}, False, 10**9),
+            "in cooldown (dedup)": ({"on": "*", "exec": [str(hang)]}, True, 10**9),
+            "queued (room left)": ({"on": "*", "exec": [str(hang)], "cooldown": 0}, False,
+                                   10**9),
+            "storm, queue full": ({"on": "*", "exec": [str(hang)], "cooldown": 0}, False, 100),
+        }
+        for name, (rule, same, qmax) in cases.items():
+            r = HookRunner(parse_rules({"hook": [rule]}), concurrency=1,
+                           queue_max=min(qmax, batches * per_batch + 10), kill_grace=0.1)
+            batch = alerts(per_batch, same)
+            r.submit(batch[0])  # one hook starts (and hangs) before timing
+            if qmax == 100:
+                for a in alerts(200, False):
+                    r.submit(a)  # full from the start
+            times = []
+            for _ in range(batches):
+                t0 = time.perf_counter()
+                for a in batch:
+                    r.submit(a)
+                times.append((time.perf_counter() - t0) / per_batch * 1e6)
+                r.drain_events()  # as the daemon does every ~100 ms
+            st = r.stats()
+            r.close(timeout=0)
+            out[name] = statistics.median(times)
+            print(f"  {name:<22} {out[name]:7.2f} µs/alert  (queued {st['queued']}, "
+                  f"dropped {st['dropped']}, suppressed {st['suppressed']})", flush=True)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    return out
+
+
+# ---------------------------------------------------------------- 2. daemon ingest
+
+
+def make_frames(runs: list[str], steps: int, sid0: int, diverge: bool) -> list[bytes]:
+    frames = [wire.encode_frame(r, sid0 + i, [wire.hello(1, host="bench", pid=1)])
+              for i, r in enumerate(runs)]
+    seqs = dict.fromkeys(runs, 1)
+    t = time.time()
+    for start in range(0, steps, PER_FRAME):
+        for i, run in enumerate(runs):
+            recs = []
+            for step in range(start, min(steps, start + PER_FRAME)):
+                seqs[run] += 1
+                x = float("nan") if diverge and step == steps - 1 else 1.0 / (step + 1)
+                recs.append(wire.scalars(seqs[run], step, {
+                    "train_loss": x, "train_acc": 0.5, "val_loss": 2.0, "val_acc": 0.1}, t=t))
+            frames.append(wire.encode_frame(run, sid0 + i, recs))
+    return frames
+
+
+def sender(endpoint: str, frames: list[bytes], go) -> None:
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.SNDHWM, 0)
+    s.setsockopt(zmq.LINGER, 2000)
+    s.connect(endpoint)
+    go.wait()
+    for f in frames:
+        s.send(f)
+        while s.poll(0):
+            s.recv()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and s.poll(500):
+        s.recv()
+    s.close()
+    ctx.term()
+
+
+class Daemon:
+    def __init__(self, hooks: str | None) -> None:
+        self.dir = tempfile.mkdtemp(prefix="gwh-")
+        self.ingest, self.api = f"ipc://{self.dir}/ingest", f"ipc://{self.dir}/api"
+        cmd = [sys.executable, "-m", "grokwatch.daemon", "daemon", "--ingest", self.ingest,
+               "--pub", f"ipc://{self.dir}/pub", "--api", self.api, "--db", f"{self.dir}/b.db"]
+        if hooks:
+            cmd += ["--hooks", hooks]
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL,
+                                     env={**os.environ, "XDG_CONFIG_HOME": self.dir})
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.request(self.api, "ping", timeout=0.5)
+                return
+            except client.DaemonUnavailable:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("daemon did not start") from None
+
+    def status(self) -> dict:
+        return client.request(self.api, "status", timeout=30)["status"]
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def ingest_rate(hooks: str | None, runs: int, steps: int, storm_runs: int, rep: int
+                ) -> tuple[float, dict]:
+    d = Daemon(hooks)
+    try:
+        names = [f"r{rep}-{i}" for i in range(runs)]
+        storm = [f"storm{rep}-{i}" for i in range(storm_runs)]
+        frames = make_frames(names, steps, 1000, False)
+        # The storm's runs diverge early and then keep streaming: alerts arrive
+        # throughout, each submitted to a runner whose workers all hang.
+        sframes = make_frames(storm, 5, 5000, True)
+        mixed: list[bytes] = []
+        k = max(1, len(frames) // max(1, len(sframes)))
+        for i, f in enumerate(frames):
+            mixed.append(f)
+            if i % k == 0 and sframes:
+                mixed.append(sframes.pop(0))
+        mixed += sframes
+        expect = runs * (steps + 1) + storm_runs * 6
+        base = d.status()["records"]
+        go = mp.Event()
+        p = mp.Process(target=sender, args=(d.ingest, mixed, go))
+        p.start()
+        time.sleep(0.5)
+        t0 = time.perf_counter()
+        go.set()
+        while d.status()["records"] - base < expect:
+            time.sleep(0.02)
+        dt = time.perf_counter() - t0
+        p.join(60)
+        st = d.status()
+        scal = (runs * steps + storm_runs * 5) * len(SCALARS)
+        return scal / dt, st.get("queues", {}).get("hooks", {})
+    finally:
+        d.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    logging.getLogger("grokwatch.hooks").setLevel(logging.CRITICAL)  # drops are the point here
+    print("1. HookRunner.submit on the daemon's thread (median of batches)")
+    submit_cost(10 if a.quick else 30, 1000)
+
+    d = tempfile.mkdtemp(prefix="gwh-")
+    hang = Path(d, "hang.sh")
+    hang.write_text("#!/bin/sh\nsleep 1000\n")
+    hang.chmod(0o755)
+    hooks = Path(d, "hooks.toml")
+    hooks.write_text(f'[[hook]]\non = "*"\nexec = ["{hang}"]\ntimeout = 600\ncooldown = 0\n')
+    runs, steps = (20, 2000) if a.quick else (40, 4000)
+    storm = 1500  # more alerts than the daemon's hook queue (1,000) holds
+    reps = 2 if a.quick else 3
+    print(f"2. daemon ingest, {runs} runs x {steps} steps x 4 scalars "
+          f"(+{storm} diverging runs), {reps} alternating repeats")
+    base_rates, hook_rates = [], []
+    last: dict = {}
+    try:
+        for rep in range(reps):
+            base_rates.append(ingest_rate(None, runs, steps, storm, rep)[0])
+            r, last = ingest_rate(str(hooks), runs, steps, storm, rep)
+            hook_rates.append(r)
+            print(f"  repeat {rep + 1}: no hooks {base_rates[-1]:>10,.0f}/s   "
+                  f"hanging hooks + storm {hook_rates[-1]:>10,.0f}/s", flush=True)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    b, h = statistics.median(base_rates), statistics.median(hook_rates)
+    print(f"  median: no hooks {b:,.0f} scalar values/s; hanging hooks + storm {h:,.0f}/s; "
+          f"ratio {h / b:.2f}")
+    print(f"  hook runner at the end of the last hooked run: {last}")
+
+
+if __name__ == "__main__":
+    main()
