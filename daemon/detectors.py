@@ -5,7 +5,9 @@
 ``memorized``    train_acc >= 0.99 for 3 consecutive train samples (one per
                  episode; resolved when train_acc stays < 0.9 for 3 samples)
 ``onset``        structure above its null while memorized (see
-                 :mod:`grokwatch.daemon.onset`); never triggered by val data
+                 :mod:`grokwatch.daemon.onset`); never triggered by val data. Its
+                 references start at the first fitted step: geometry records seen
+                 while the fit is being confirmed are kept and replayed on arming
 ``generalized``  val_acc >= 0.9 for 2 consecutive samples (once per run)
 ``diverged``     NaN/Inf in a loss or in the weight/gradient norm, or a
                  train-loss spike above 10x its starting level (once per run)
@@ -22,6 +24,7 @@ pure-Python work. numpy is not even needed.
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any
 
 from grokwatch.daemon.alert import Alert
@@ -45,6 +48,7 @@ SPIKE_FACTOR = 10.0  # train loss above this many times its starting level = div
 SPIKE_WARMUP = 5  # train-loss samples that define the starting level
 STALL_FRACTION = 0.25  # stalled after this share of lost_after
 DROP_COOLDOWN = 30.0  # seconds (record time) between two `dropped` alerts
+BACKLOG = 8  # geometry records kept while the fit is being confirmed
 
 _GEOMETRY_SUFFIXES = STRUCTURE_METRICS + CORROBORATING
 
@@ -70,6 +74,7 @@ class RunDetector:
         self._mem_first: int | None = None  # first step of the current >= FIT_ACC streak
         self._mem_alerted = False
         self._gen_hits = 0
+        self._backlog: deque[tuple[int, dict[str, float]]] = deque(maxlen=BACKLOG)
         self.generalized_step: int | None = None
         self._best_train = -math.inf
         self._loss_start: list[float] = []
@@ -119,10 +124,16 @@ class RunDetector:
         vacc = vals.get("val_acc")
         if vacc is not None and math.isfinite(vacc):
             out.extend(self._on_val_acc(step, t, vacc))
-        if self.onset.armed and not self.onset.fired and self._has_geometry(vals):
-            ev = self.onset.update(step, vals)
-            if ev is not None:
-                out.append(self._fire_onset(step, t, ev))
+        if self._has_geometry(vals):
+            if self.onset.armed:
+                if not self.onset.fired:
+                    ev = self.onset.update(step, vals)
+                    if ev is not None:
+                        out.append(self._fire_onset(step, t, ev))
+            elif self._mem_first is not None:
+                # Train acc is >= FIT_ACC but not yet held: keep these geometry samples,
+                # so that the reference is the value at memorization (not after the hold).
+                self._backlog.append((step, vals))
         if acc is not None or vacc is not None or out:
             self._update_phase()
         return out
@@ -170,9 +181,10 @@ class RunDetector:
         if acc >= FIT_ACC:
             if self._mem_first is None:
                 self._mem_first = step
+                self._backlog.clear()
             hit = True
         else:
-            self._mem_first = None if acc < FIT_ACC else self._mem_first
+            self._mem_first = None
             hit = False
         was = self.mem_hold.state
         # Hysteresis: once memorized, only a drop below UNFIT_ACC counts as a miss.
@@ -181,6 +193,9 @@ class RunDetector:
             f.memorized = True
             f.mem_step = self._mem_first if self._mem_first is not None else step
             self.onset.arm(step)
+            for s_, v_ in self._backlog:
+                if s_ >= f.mem_step:
+                    self.onset.update(s_, v_)  # warm-up samples only: cannot fire yet
             if self.generalized_step is not None or (
                     f.val_acc is not None and f.val_acc >= VAL_HALF):
                 # Validation already moved: nothing left to predict this episode.

@@ -358,3 +358,18 @@ def test_one_onset_per_memorized_episode_and_a_new_episode_rearms():
     assert kinds == ["memorized", "onset", "memorized", "memorized", "onset"]
     assert f.alerts[2].status == "resolved"
     assert f.alerts[4].step > 1200 + 130
+
+
+def test_structure_reference_is_the_value_at_memorization():
+    # Train acc first reaches 0.99 at step 100; the hold confirms it at step 120. The
+    # geometry samples from step 100 on form the reference, not those after the hold.
+    f = Feed()
+    ratios = {100: 1.00, 110: 1.02, 120: 1.04}
+    for step in range(0, 1200, EVERY):
+        f.scalars(step, {"train_acc": 1.0 if step >= 100 else 0.5})
+        r = ratios.get(step, 1.06) * math.exp(0.004 * max(0, step - 500))
+        f.scalars(step, geometry(r, wn=40 * math.exp(-0.0005 * max(0, step - 500))))
+    onset = f.first("onset")
+    assert onset is not None and onset.evidence["armed_step"] == 120
+    ref = onset.evidence["signals"]["neurons.fourier_ipr"]["ref"]["mean"]
+    assert ref == pytest.approx(math.log(sum([1.0, 1.02, 1.04, 1.06]) / 4), abs=2e-3)
