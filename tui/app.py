@@ -33,6 +33,10 @@ from textual.widgets import Input, Static
 from grokwatch import wire
 
 VIEWS = ("runs", "detail", "compare", "alerts")
+# Coalescing adapts to the cost of a batch: the UI thread spends at most about
+# 1/BUSY_FACTOR of its time on data (apply + repaint), within these bounds.
+# The cost is smoothed (EMA) so one slow frame does not stall the next ones.
+MIN_INTERVAL, MAX_INTERVAL, BUSY_FACTOR, COST_EMA = 0.05, 0.3, 6.0, 0.2
 WIDE = 140  # columns from which the runs view shows the detail beside the table
 NARROW = 100  # below this the detail stacks its panels
 LAG_FILE_ENV = "GROKWATCH_TUI_LAGFILE"  # bench/tui_load.py: where to write update lags
@@ -156,16 +160,17 @@ class GrokwatchApp(App[None]):
         self.selected: str | None = None  # the run the detail view shows
         self._rows_stale = False
         self.batches = 0
+        self.batch_cost = 0.0  # smoothed UI-thread CPU seconds per batch
         self.table = RunsTable(self.model, ascii=ascii, id="runs")
         self.detail = RunDetail(ascii=ascii, id="detail")
         self.compare = CompareChart(self.model, ascii=ascii, id="compare")
         self.alerts = AlertsList(lambda: self.model.events, lambda: self.model.events_version,
                                  title="alerts and hook results, all runs", ascii=ascii,
                                  id="alerts")
-        self.feed = Feed(api, pub, lambda: self.post_message(FeedReady()),
-                         min_interval=min_interval,
-                         heartbeat_timeout=heartbeat_timeout) if feed else None
         self._lag_path = os.environ.get(LAG_FILE_ENV) or None
+        self.feed = Feed(api, pub, lambda: self.post_message(FeedReady()),
+                         min_interval=min_interval, heartbeat_timeout=heartbeat_timeout,
+                         stamp=bool(self._lag_path)) if feed else None
         self._lag_buf: list[str] = []
         self._lag_flushed = time.monotonic()
         if self._lag_path:
@@ -232,7 +237,17 @@ class GrokwatchApp(App[None]):
     # ---------------------------------------------------------- data
     def on_feed_ready(self, message: FeedReady) -> None:
         if self.feed is not None:
+            t0 = time.thread_time()
             self.apply_messages(self.feed.drain())
+            self.call_after_refresh(self._adapt_interval, t0)
+
+    def _adapt_interval(self, t0: float) -> None:
+        # CPU of the UI thread from the batch to its repaint (idle time excluded).
+        cost = time.thread_time() - t0
+        self.batch_cost += COST_EMA * (cost - self.batch_cost)
+        if self.feed is not None:
+            self.feed.min_interval = min(MAX_INTERVAL,
+                                         max(MIN_INTERVAL, BUSY_FACTOR * self.batch_cost))
 
     def apply_messages(self, items: Iterable[tuple[str, dict]]) -> None:
         """Apply a batch of (kind, message) to the model and redraw what moved."""
@@ -268,10 +283,11 @@ class GrokwatchApp(App[None]):
             sent, self.model.lag_sent = self.model.lag_sent, []
             self.call_after_refresh(self._record_lags, sent)
 
-    def _record_lags(self, sent: list[float]) -> None:
+    def _record_lags(self, sent: list[tuple[float, float]]) -> None:
         # Called after the repaint that showed these updates: the lag a user sees.
+        # Each line: send->paint and receive->paint (the TUI's own share), seconds.
         now = time.time()
-        self._lag_buf.extend(f"{now - s:.6f}\n" for s in sent)
+        self._lag_buf.extend(f"{now - s:.6f} {now - r:.6f}\n" for s, r in sent)
         self._flush_lags()
 
     def _flush_lags(self, force: bool = False) -> None:

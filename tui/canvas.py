@@ -43,6 +43,7 @@ class LinesWidget(Widget):
         self._cache_key: Hashable = None
         self._lines: list[Strip] = []
         self.builds = 0  # how often lines were rebuilt (tests check coalescing)
+        self._height: int | None = -1  # wanted height at the last refresh
 
     def data_key(self) -> Hashable:
         """Changes whenever what this widget shows changes."""
@@ -60,15 +61,25 @@ class LinesWidget(Widget):
         return self.wanted_height(width)
 
     def update_if_changed(self) -> bool:
-        """Refresh when the data key moved; return whether it did."""
+        """Refresh when the data key moved; return whether it did.
+
+        A layout pass (costly: the whole screen) only when the wanted height
+        changed; otherwise just this widget's lines are redrawn.
+        """
         if self.data_key() != (self._cache_key[0] if self._cache_key else None):
-            self.refresh(layout=True)
+            self._refresh_sized()
             return True
         return False
 
     def invalidate(self) -> None:
         self._cache_key = None
-        self.refresh(layout=True)
+        self._refresh_sized()
+
+    def _refresh_sized(self) -> None:
+        hs = self.styles.height
+        h = self.wanted_height(self.size.width) if hs is not None and hs.is_auto else None
+        self.refresh(layout=h != self._height)
+        self._height = h
 
     def render_line(self, y: int) -> Strip:
         w, h = self.size.width, self.size.height

@@ -106,7 +106,7 @@ class Feed:
 
     def __init__(self, api: str, pub: str, wake: Callable[[], object], *,
                  min_interval: float = 0.1, heartbeat_timeout: float = 3.0,
-                 snapshot_timeout: float = 2.0) -> None:
+                 snapshot_timeout: float = 2.0, stamp: bool = False) -> None:
         self.api, self.pub = api, pub
         self.wake = wake
         self.min_interval = min_interval
@@ -119,6 +119,7 @@ class Feed:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="grokwatch-feed", daemon=True)
         self.received = 0
+        self.stamp = stamp  # add "_recv" (unix time) to run updates, for lag measurements
 
     def start(self) -> None:
         self._thread.start()
@@ -163,6 +164,8 @@ class Feed:
         try:
             while not self._stop.is_set():
                 for kind, msg in client.poll(timeout=0.05):
+                    if self.stamp and kind == "run":
+                        msg["_recv"] = time.time()
                     self._push(kind, msg)
                     announced = kind == "disconnected"
                 if not client.connected and not announced:

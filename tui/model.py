@@ -32,9 +32,21 @@ class Series:
 
     def extend(self, steps: list, values: list) -> None:
         """Append points; out-of-order or repeated steps replace nothing (kept as sent)."""
-        for s, v in zip(steps, values):
-            self.steps.append(int(s))
-            self.values.append(_float(v))
+        n = min(len(steps), len(values))
+        try:
+            st = [int(x) for x in steps[:n]]
+            vs = [float(x) for x in values[:n]]
+        except (TypeError, ValueError):
+            # Something not numeric slipped in: skip bad steps, NaN for bad values.
+            st, vs = [], []
+            for x, v in zip(steps[:n], values[:n]):
+                try:
+                    st.append(int(x))
+                except (TypeError, ValueError):
+                    continue
+                vs.append(_float(v))
+        self.steps.extend(st)
+        self.values.extend(vs)
 
     def array(self) -> np.ndarray:
         """The values as a float64 array (NaN where the probe sent NaN)."""
@@ -94,8 +106,10 @@ class RunView:
                         if k not in ("series", "spectra", "points")}
         for name, s in (msg.get("series") or {}).items():
             if isinstance(s, dict):
-                self.series.setdefault(name, Series()).extend(s.get("steps") or [],
-                                                              s.get("values") or [])
+                ser = self.series.get(name)
+                if ser is None:
+                    ser = self.series[name] = Series()
+                ser.extend(s.get("steps") or [], s.get("values") or [])
         for store, key in ((self.spectra, "spectra"), (self.points, "points")):
             for name, a in (msg.get(key) or {}).items():
                 if isinstance(a, dict):
@@ -149,9 +163,10 @@ class Model:
         self.snapshots = 0
         self.version = 0  # bumped when the set of runs or events changes
         self.events_version = 0
-        # Send times (LAG_SCALAR) of updates applied but not yet painted; the app
-        # turns them into lags after the next refresh (bench/tui_load.py).
-        self.lag_sent: list[float] = []
+        # (send time carried in LAG_SCALAR, time the reader thread received it) of
+        # updates applied but not yet painted; the app turns them into lags after
+        # the next refresh (bench/tui_load.py).
+        self.lag_sent: list[tuple[float, float]] = []
         self.track_lag = False
 
     def apply_snapshot(self, snap: dict[str, Any]) -> None:
@@ -197,7 +212,7 @@ class Model:
             if self.track_lag:
                 sent = rv.last(LAG_SCALAR)
                 if sent is not None and math.isfinite(sent):
-                    self.lag_sent.append(sent)
+                    self.lag_sent.append((sent, float(msg.get("_recv", math.nan))))
             return name
         if kind == "alert" and isinstance(msg.get("alert"), dict):
             ev = alert_event(msg["alert"])

@@ -98,8 +98,8 @@ def test_lag_scalar_recorded_only_when_tracking():
     m.apply("run", {"run": s})
     assert m.lag_sent == []
     m.track_lag = True
-    m.apply("run", {"run": s})
-    assert m.lag_sent == [123.5]
+    m.apply("run", {"run": s, "_recv": 124.0})
+    assert m.lag_sent == [(123.5, 124.0)]
 
 
 def test_packed_arrays_roundtrip_in_run_update():
@@ -109,3 +109,10 @@ def test_packed_arrays_roundtrip_in_run_update():
                     "spectra": {"e.sv": {"step": 5, "arr": wire.pack_array(arr)}}})
     step, got = m.runs["r"].spectra["e.sv"]
     assert step == 5 and np.array_equal(got, arr)
+
+
+def test_series_skips_bad_points_and_keeps_steps_aligned():
+    s = Series()
+    s.extend([1, "x", 3, 4], [1.0, 2.0, "nan?", None])
+    assert list(s.steps) == [1, 3, 4] and len(s.values) == 3
+    assert s.values[0] == 1.0 and math.isnan(s.values[1]) and math.isnan(s.values[2])

@@ -1,0 +1,243 @@
+"""TUI under load: N synthetic runs at R updates/s each against a real daemon and a
+real ``grokwatch tui`` process in a real terminal (a tmux pane).
+
+Prints the TUI process's CPU share (of one core) and its update lag: every
+update carries its send time in the scalar ``bench.t_send``; the TUI (told by
+``GROKWATCH_TUI_LAGFILE``) writes ``paint time - send time`` for each update
+it applied, measured after the repaint that showed it. So the lag is end to
+end: probe-side send -> daemon ingest/commit/coalesce -> PUB -> TUI reader
+thread -> batch -> model -> screen. It also prints the lag in the first and
+last thirds of the window, so a growing backlog shows.
+
+    python bench/tui_load.py [--runs 200] [--rate 10] [--seconds 60] [--size 160x48]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgpack  # noqa: F401  (the wire's dependency; fail early if missing)
+import numpy as np
+import zmq
+
+from grokwatch import client, wire
+
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (and its reaped children), from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds per thread (tid -> utime + stime)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[int(tid)] = (int(fields[11]) + int(fields[12])) / CLK
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return out
+
+
+def start_daemon(d: Path) -> tuple[subprocess.Popen, dict[str, str]]:
+    ep = {k: f"ipc://{d}/{k}" for k in ("ingest", "pub", "api")}
+    env = {**os.environ, "XDG_STATE_HOME": str(d / "state"), "XDG_CONFIG_HOME": str(d / "cfg")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "grokwatch", "daemon", "--ingest", ep["ingest"], "--pub",
+         ep["pub"], "--api", ep["api"], "--db", str(d / "grokwatch.db")],
+        stderr=(d / "daemon.stderr").open("wb"), stdout=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.request(ep["api"], "ping", timeout=0.5)
+            return proc, ep
+        except client.DaemonUnavailable:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(
+                    f"daemon did not start:\n{(d / 'daemon.stderr').read_text()}") from None
+
+
+def start_tui(ep: dict[str, str], lagfile: Path, size: str, tmux_sock: str) -> int:
+    """``grokwatch tui`` in a detached tmux pane; returns the TUI's pid."""
+    w, h = size.split("x")
+    exe = shutil.which("grokwatch") or f"{sys.executable} -m grokwatch"
+    env = {**os.environ, "TERM": "xterm-256color"}
+    cmd = (f"exec env GROKWATCH_TUI_LAGFILE={lagfile} {exe} tui "
+           f"--connect {ep['pub']},{ep['api']}")
+    subprocess.run(["tmux", "-L", tmux_sock, "-f", "/dev/null", "new-session", "-d", "-s",
+                    "bench", "-x", w, "-y", h, cmd], check=True, env=env)
+    out = subprocess.run(["tmux", "-L", tmux_sock, "display", "-p", "-t", "bench",
+                          "#{pane_pid}"], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip())
+
+
+class Load:
+    """N runs speaking the wire from one DEALER socket (one probe session each)."""
+
+    def __init__(self, endpoint: str, runs: int) -> None:
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.SNDHWM, 100_000)
+        self.sock.connect(endpoint)
+        self.names = [f"load-{i:03d}" for i in range(runs)]
+        self.sids = list(range(1, runs + 1))
+        self.seq = [0] * runs
+        self.step = [0] * runs
+        self.sent = 0
+        host = socket.gethostname()
+        for i in range(runs):
+            self._send(i, [wire.hello(self._next(i), host=host, pid=os.getpid(),
+                                      config={"bench": True, "i": i}, modulus=97)])
+
+    def _next(self, i: int) -> int:
+        self.seq[i] += 1
+        return self.seq[i]
+
+    def _send(self, i: int, recs: list[dict]) -> None:
+        self.sock.send(wire.encode_frame(self.names[i], self.sids[i], recs), zmq.NOBLOCK)
+
+    def tick(self, i: int, with_spectrum: bool) -> None:
+        s = self.step[i] = self.step[i] + 10
+        x = s / 2000.0
+        vals = {"train_loss": float(np.exp(-x)), "train_acc": float(min(1.0, x * 5)),
+                "val_acc": float(1 / (1 + np.exp(-(x - 5 - i % 7)))), "val_loss": 2.0 - x / 10,
+                "weight_norm": 40.0 - x, "bench.t_send": time.time()}
+        recs = [wire.scalars(self._next(i), s, vals)]
+        if with_spectrum:
+            power = np.abs(np.sin(np.arange(48) * (i + 1))).astype(np.float32)
+            recs.append(wire.spectrum(self._next(i), s, "embed.fourier", power))
+        self._send(i, recs)
+        self.sent += 1
+
+    def drain_acks(self) -> None:
+        while True:
+            try:
+                self.sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+
+    def close(self) -> None:
+        for i in range(len(self.names)):
+            self._send(i, [wire.bye(self._next(i))])
+        time.sleep(0.2)
+        self.sock.close(0)
+        self.ctx.term()
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(xs, q)) if xs else float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--rate", type=float, default=10.0, help="updates per second per run")
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--warmup", type=float, default=5.0)
+    ap.add_argument("--size", default="160x48", help="terminal size of the TUI's pane")
+    args = ap.parse_args()
+    if not shutil.which("tmux"):
+        raise SystemExit("tmux is needed to give the TUI a real terminal")
+    d = Path(tempfile.mkdtemp(prefix="gwbench-"))
+    lagfile = d / "lags.txt"
+    tmux_sock = f"gwbench-{os.getpid()}"
+    daemon, ep = start_daemon(d)
+    load = tui_pid = None
+    try:
+        load = Load(ep["ingest"], args.runs)
+        tui_pid = start_tui(ep, lagfile, args.size, tmux_sock)
+        period = 1.0 / args.rate
+        t_start = time.monotonic()
+        t_measure = t_start + args.warmup
+        t_end = t_measure + args.seconds
+        cpu0 = wall0 = dcpu0 = None
+        marks: list[tuple[float, int]] = []  # (wall, lag lines) at thirds
+        next_tick = t_start
+        n = 0
+        while (now := time.monotonic()) < t_end:
+            if cpu0 is None and now >= t_measure:
+                cpu0, dcpu0, wall0 = cpu_seconds(tui_pid), cpu_seconds(daemon.pid), now
+                th0 = thread_cpu(tui_pid)
+                marks.append((time.time(), 0))
+            # Spread the runs over the period so load is smooth, not a burst per tick.
+            for i in range(args.runs):
+                load.tick(i, with_spectrum=(n % int(args.rate) == 0 and i % 10 == 0))
+            n += 1
+            load.drain_acks()
+            next_tick += period
+            delay = next_tick - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        wall = time.monotonic() - wall0
+        sent_rate = load.sent / (time.monotonic() - t_start)
+        cpu = cpu_seconds(tui_pid) - cpu0
+        th1 = thread_cpu(tui_pid)
+        per_thread = sorted(((th1[t] - th0.get(t, 0.0)) / wall, t) for t in th1)[::-1]
+        dcpu = cpu_seconds(daemon.pid) - dcpu0
+        t_stop = time.time()
+        time.sleep(1.5)  # the TUI flushes its lag file every second
+        subprocess.run(["tmux", "-L", tmux_sock, "send-keys", "-t", "bench", "q"])
+        time.sleep(1.0)
+    finally:
+        if load is not None:
+            load.close()
+        subprocess.run(["tmux", "-L", tmux_sock, "kill-server"], capture_output=True)
+        daemon.terminate()
+        daemon.wait(10)
+    lags, own = [], []  # send->paint, and the TUI's share: receive->paint
+    if lagfile.exists():
+        for line in lagfile.read_text().splitlines():
+            a, b = line.split()
+            lags.append(float(a))
+            own.append(float(b))
+    # Only updates sent inside the measured window: lag lines are in paint order,
+    # so keep the middle by count proportional to time (warm-up lines first).
+    total = len(lags)
+    frac_warm = args.warmup / (args.warmup + args.seconds)
+    window = lags[int(total * frac_warm):]
+    own = own[int(total * frac_warm):]
+    third = max(1, len(window) // 3)
+    first, last = window[:third], window[-third:]
+    print(f"tui_load: {args.runs} runs x {args.rate:g} updates/s for {args.seconds:g} s "
+          f"(+{args.warmup:g} s warm-up), terminal {args.size}, tmux pane")
+    print(f"  offered            {sent_rate:10.0f} updates/s (scalars; a spectrum per run "
+          f"per second for 1 run in 10)")
+    print(f"  TUI CPU            {100 * cpu / wall:10.1f} % of one core   "
+          f"(target < 25 %)")
+    main_share = next((c for c, t in per_thread if t == tui_pid), 0.0)
+    others = [c for c, t in per_thread if t != tui_pid and c > 0.001]
+    print(f"    by thread        UI (main) {100 * main_share:.1f} %, others "
+          + ", ".join(f"{100 * c:.1f} %" for c in others) + " (reader thread, input, ...)")
+    print(f"  daemon CPU         {100 * dcpu / wall:10.1f} % of one core")
+    print(f"  updates painted    {len(window):10d}   (the daemon coalesces per run; "
+          f"{total} incl. warm-up)")
+    print(f"  lag p50 / p99      {1000 * pct(window, 50):8.1f} ms / {1000 * pct(window, 99):.1f} ms"
+          f"   max {1000 * max(window, default=float('nan')):.1f} ms")
+    print(f"  TUI share p50/p99  {1000 * pct(own, 50):8.1f} ms / {1000 * pct(own, 99):.1f} ms"
+          f"   (reader thread receive -> painted)")
+    print(f"  lag p50 1st third  {1000 * pct(first, 50):8.1f} ms   last third "
+          f"{1000 * pct(last, 50):.1f} ms   (growing lag would show here)")
+    if window:
+        print(f"  mean lag           {1000 * statistics.fmean(window):8.1f} ms")
+    print(f"  ended {time.strftime('%H:%M:%S', time.localtime(t_stop))}, files in {d}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
