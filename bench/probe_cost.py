@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -206,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or (200 if args.quick else 2000)
     rounds = args.rounds or (2 if args.quick else 3)
 
+    logging.getLogger("grokwatch.probe").setLevel(logging.ERROR)  # "no daemon" is the point
     d = tempfile.mkdtemp(prefix="gwb-")
     endpoint, absent = f"ipc://{d}/ingest", f"ipc://{d}/nobody"
     router = start_router(endpoint)
@@ -242,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         router.terminate()
         router.wait(5)
+        shutil.rmtree(d, ignore_errors=True)
     return 0
 
 
