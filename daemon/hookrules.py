@@ -42,6 +42,7 @@ RULE_FIELDS = ("name", "on", "runs", "status", "exec", "timeout", "cooldown", "r
                "backoff", "env")
 RULE_STATUSES = ("firing", "resolved", "any")
 MAX_RETRIES = 10
+MAX_TIMEOUT = 86_400
 ENV_VALUE_MAX = 4096  # a summary is a sentence; exec() refuses huge env strings anyway
 PLACEHOLDER = re.compile(r"\{(run|kind|step)\}")
 
@@ -178,6 +179,8 @@ def _parse_rule(t: dict[str, Any], i: int, source: str, base_dir: Path | None) -
     argv = [_resolve_program(prog, base_dir, bad), *argv[1:]]
 
     timeout = _number(t, "timeout", 30.0, bad, positive=True)
+    if timeout > MAX_TIMEOUT:
+        raise bad("timeout", f"at most {MAX_TIMEOUT} seconds (a day), got {timeout:g}")
     cooldown = _number(t, "cooldown", 300.0, bad, positive=False)
     backoff = _number(t, "backoff", 1.0, bad, positive=False)
     retries = t.get("retries", 2)

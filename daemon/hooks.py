@@ -54,7 +54,8 @@ log = logging.getLogger("grokwatch.hooks")
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL of a timed-out hook's group
 OUTPUT_TAIL = 512  # bytes of a hook's combined stdout/stderr kept in the event's detail
 EVENTS_MAX = 10_000  # undrained events kept (a daemon drains every ~100 ms)
-COOLDOWN_MAX = 100_000  # (rule, fingerprint, status) entries remembered
+COOLDOWN_MAX = 100_000
+POLL_MAX_MS = 3_600_000  # poll() takes a C int of milliseconds: wait in hour-long slices  # (rule, fingerprint, status) entries remembered
 
 
 @dataclass
@@ -329,9 +330,11 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float, *, reap: bool = True) -
     try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
-        ms = max(0, math.ceil(timeout * 1000))
-        if not poller.poll(ms):
-            return None
+        deadline = time.monotonic() + timeout
+        while not poller.poll(min(POLL_MAX_MS, max(0, math.ceil(
+                (deadline - time.monotonic()) * 1000)))):
+            if time.monotonic() >= deadline:
+                return None
     finally:
         os.close(fd)
     return proc.wait() if reap else 0

@@ -86,6 +86,7 @@ BAD = [
     ('on = "onset"\nexec = ["true"]\ntimeout = 0', ["'timeout'", "positive"]),
     ('on = "onset"\nexec = ["true"]\ntimeout = -1', ["'timeout'", "-1"]),
     ('on = "onset"\nexec = ["true"]\ntimeout = true', ["'timeout'"]),
+    ('on = "onset"\nexec = ["true"]\ntimeout = 1e12', ["'timeout'", "at most"]),
     ('on = "onset"\nexec = ["true"]\ntimeout = "30s"', ["'timeout'", "'30s'"]),
     ('on = "onset"\nexec = ["true"]\ncooldown = -5', ["'cooldown'", "non-negative"]),
     ('on = "onset"\nexec = ["true"]\nretries = -1', ["'retries'", "integer"]),
