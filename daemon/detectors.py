@@ -72,7 +72,6 @@ class RunDetector:
         self.facts = PhaseFacts()
         self.mem_hold = Hold(on=MEM_HOLD, off=MEM_HOLD)
         self._mem_first: int | None = None  # first step of the current >= FIT_ACC streak
-        self._mem_alerted = False
         self._gen_hits = 0
         self._backlog: deque[tuple[int, dict[str, float]]] = deque(maxlen=BACKLOG)
         self.generalized_step: int | None = None
@@ -107,7 +106,7 @@ class RunDetector:
         # Non-finite first: a NaN loss is news even if nothing else is watched. One
         # C-level sum tells whether any value is non-finite (overflow to inf counts too,
         # and only then are names looked at).
-        if not math.isfinite(math.fsum(vals.values()) if len(vals) < 2 else sum(vals.values())):
+        if not math.isfinite(sum(vals.values())):
             for name, v in vals.items():
                 if not math.isfinite(v) and (_is_loss(name)
                                              or name in (WEIGHT_NORM, "grad_norm")):
@@ -223,6 +222,9 @@ class RunDetector:
         f.val_acc = vacc
         if vacc >= VAL_HALF and f.val_half_step is None:
             f.val_half_step = step
+        if vacc >= VAL_HALF and self.onset.armed and not self.onset.fired:
+            # Validation has already moved: an onset now would predict the past.
+            self.onset.fired = True
         if self.generalized_step is not None:
             return []
         self._gen_hits = self._gen_hits + 1 if vacc >= GEN_ACC else 0

@@ -373,3 +373,14 @@ def test_structure_reference_is_the_value_at_memorization():
     assert onset is not None and onset.evidence["armed_step"] == 120
     ref = onset.evidence["signals"]["neurons.fourier_ipr"]["ref"]["mean"]
     assert ref == pytest.approx(math.log(sum([1.0, 1.02, 1.04, 1.06]) / 4), abs=2e-3)
+
+
+def test_no_late_onset_once_validation_passed_half():
+    # Structure rises only after val acc passed 0.5: nothing left to predict.
+    f = Feed()
+    for step in range(0, 2000, EVERY):
+        f.scalars(step, {"train_acc": 1.0, "val_acc": 0.6 if step >= 400 else 0.01})
+        d = max(0, step - 600)
+        f.scalars(step, geometry(1.2 * math.exp(0.004 * d), wn=40 * math.exp(-0.0005 * d)))
+    assert f.first("onset") is None
+    assert f.det.phase == "grokking"
