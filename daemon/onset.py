@@ -39,8 +39,8 @@ from typing import Any
 from grokwatch.daemon.changepoint import ShiftDetector, TurnDetector, WindowSlope
 
 STRUCTURE_METRICS = ("fourier_ipr", "fourier_conc")
-# corroborating metric -> transform direction: values are mapped so that "more
-# structure" is always a rise of the transformed value.
+# Aggregate-spectrum statistics that agree by turning towards more structure (entropy
+# is watched as log(1 - H) so that every one of them rises).
 CORROBORATING = ("fourier_entropy", "fourier_topk", "fourier_gini")
 WEIGHT_NORM = "weight_norm"
 
@@ -100,6 +100,9 @@ class OnsetFusion:
 
     def __init__(self, params: OnsetParams | None = None) -> None:
         self.p = params or OnsetParams()
+        self._reset()
+
+    def _reset(self) -> None:
         self.armed_step: int | None = None
         self.samples = 0  # geometry samples seen while armed
         self.fired = False
@@ -110,12 +113,12 @@ class OnsetFusion:
 
     def arm(self, step: int) -> None:
         """Start an episode (the run has just memorized): fresh references."""
-        self.__init__(self.p)  # type: ignore[misc]
+        self._reset()
         self.armed_step = step
 
     def disarm(self) -> None:
-        """End the episode (the run lost its fit, diverged, or generalized)."""
-        self.__init__(self.p)  # type: ignore[misc]
+        """End the episode (the run lost its fit, or diverged)."""
+        self._reset()
 
     @property
     def armed(self) -> bool:
@@ -135,7 +138,7 @@ class OnsetFusion:
         i = self.samples
         struct_active: list[str] = []
         for name, v in vals.items():
-            head, _, metric = name.rpartition(".")
+            metric = name.rpartition(".")[2]
             if metric in STRUCTURE_METRICS:
                 null = vals.get(name + "_null")
                 if null is None:
