@@ -147,6 +147,8 @@ def main() -> int:
         # every run said bye and was acknowledged; give the daemon a beat to publish
         time.sleep(0.5)
         table = []
+        costs: dict[str, list[float]] = {}
+        mismatches: list[str] = []
         for name, _cfg in runs:
             rows = [row for m in ("train_acc", "val_acc") for row in client.request(
                 api, "export", run=name, metric=m, timeout=30)["rows"]]
@@ -159,6 +161,11 @@ def main() -> int:
             table.append({"run": name, "control": name.startswith("ctl-"), "t_mem": t_mem,
                           "t_onset": t_on, "t_50": t_50, "t_10": t_10,
                           "kinds": [a["kind"] for a in alerts]})
+            cost = _replay_cost(name, client.request(api, "export", run=name, timeout=60)["rows"],
+                                alerts)
+            mismatches += cost.pop("mismatch")
+            for k, v in cost.items():
+                costs.setdefault(k, []).extend(v)
     finally:
         daemon.terminate()
         try:
@@ -204,7 +211,39 @@ def main() -> int:
     print("(val>=0.1 needs validation labels; onset uses none.  Targets for onset: recall 100%,"
           " 0 false onsets, median lead fraction >= 0.5.)")
     print(f"wall time {wall:.0f} s for {sum(secs.values()):.0f} s of training")
+    print("\ndetector cost, replaying the exported series in-process (median per record):")
+    for k in ("train", "geometry"):
+        v = costs.get(k, [])
+        if v:
+            print(f"  {k:9s} records: {statistics.median(v) * 1e6:6.2f} us  (n={len(v)})")
+    print("replay of the exported series gives the live alerts: "
+          + ("yes, every run" if not mismatches else f"NO: {', '.join(mismatches)}"))
     return 0
+
+
+def _replay_cost(name: str, rows: list[dict], live: list[dict]) -> dict[str, list]:
+    """Time RunDetector over one run's exported rows; check it reproduces the live alerts."""
+    import json
+
+    from grokwatch.daemon.detectors import RunDetector
+    from grokwatch.daemon.replay_cli import jsonl_records
+
+    recs = list(jsonl_records((json.dumps(r) for r in rows), name))
+    det = RunDetector(name)
+    out: dict[str, list] = {"train": [], "geometry": [], "mismatch": []}
+    got = []
+    clock = time.perf_counter
+    for _kind, step, t, vals in recs:
+        t0 = clock()
+        alerts = det.on_scalars(step, t, vals)
+        dt = clock() - t0
+        out["geometry" if "weight_norm" in vals else "train"].append(dt)
+        got += [(a.kind, a.status, a.step) for a in alerts]
+    want = [(a["kind"], a["status"], a["step"]) for a in live
+            if a["kind"] not in ("stalled", "lost", "dropped")]
+    if got != want:
+        out["mismatch"].append(name)
+    return out
 
 
 if __name__ == "__main__":
