@@ -9,7 +9,8 @@ Prints:
 2. The real daemon's sustained ingest (scalar values/s, stored) with no hooks
    file vs with every worker stuck in a hook that sleeps forever while an alert
    storm (runs whose loss turns NaN) keeps the hook queue full; medians of
-   alternating repeats, and their ratio.
+   alternating repeats, and their ratio; also the daemon's CPU time per 1,000
+   values, which a shared, busy machine disturbs less than wall time.
 
     python bench/hooks.py [--quick]
 """
@@ -146,6 +147,12 @@ class Daemon:
     def status(self) -> dict:
         return client.request(self.api, "status", timeout=30)["status"]
 
+    def cpu(self) -> float:
+        """The daemon's user + system CPU seconds so far (less noisy than wall time)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(60)
@@ -153,7 +160,8 @@ class Daemon:
 
 
 def ingest_rate(hooks: str | None, runs: int, steps: int, storm_runs: int, rep: int
-                ) -> tuple[float, dict]:
+                ) -> tuple[float, float, dict]:
+    """(scalar values/s stored, daemon CPU µs per 1,000 values, hook runner stats)."""
     d = Daemon(hooks)
     try:
         names = [f"r{rep}-{i}" for i in range(runs)]
@@ -171,6 +179,7 @@ def ingest_rate(hooks: str | None, runs: int, steps: int, storm_runs: int, rep: 
         mixed += sframes
         expect = runs * (steps + 1) + storm_runs * 6
         base = d.status()["records"]
+        cpu0 = d.cpu()
         go = mp.Event()
         p = mp.Process(target=sender, args=(d.ingest, mixed, go))
         p.start()
@@ -180,10 +189,11 @@ def ingest_rate(hooks: str | None, runs: int, steps: int, storm_runs: int, rep: 
         while d.status()["records"] - base < expect:
             time.sleep(0.02)
         dt = time.perf_counter() - t0
+        cpu = d.cpu() - cpu0
         p.join(60)
         st = d.status()
         scal = (runs * steps + storm_runs * 5) * len(SCALARS)
-        return scal / dt, st.get("queues", {}).get("hooks", {})
+        return scal / dt, cpu / scal * 1e9, st.get("queues", {}).get("hooks", {})
     finally:
         d.stop()
 
@@ -202,25 +212,32 @@ def main() -> None:
     hang.chmod(0o755)
     hooks = Path(d, "hooks.toml")
     hooks.write_text(f'[[hook]]\non = "*"\nexec = ["{hang}"]\ntimeout = 600\ncooldown = 0\n')
-    runs, steps = (20, 2000) if a.quick else (40, 4000)
+    runs, steps = (20, 2000) if a.quick else (40, 3000)
     storm = 1500  # more alerts than the daemon's hook queue (1,000) holds
-    reps = 2 if a.quick else 3
+    reps = 2 if a.quick else 5
     print(f"2. daemon ingest, {runs} runs x {steps} steps x 4 scalars "
           f"(+{storm} diverging runs), {reps} alternating repeats")
-    base_rates, hook_rates = [], []
+    base_rates, hook_rates, base_cpu, hook_cpu = [], [], [], []
     last: dict = {}
     try:
         for rep in range(reps):
-            base_rates.append(ingest_rate(None, runs, steps, storm, rep)[0])
-            r, last = ingest_rate(str(hooks), runs, steps, storm, rep)
+            r, c, _ = ingest_rate(None, runs, steps, storm, rep)
+            base_rates.append(r)
+            base_cpu.append(c)
+            r, c, last = ingest_rate(str(hooks), runs, steps, storm, rep)
             hook_rates.append(r)
-            print(f"  repeat {rep + 1}: no hooks {base_rates[-1]:>10,.0f}/s   "
-                  f"hanging hooks + storm {hook_rates[-1]:>10,.0f}/s", flush=True)
+            hook_cpu.append(c)
+            print(f"  repeat {rep + 1}: no hooks {base_rates[-1]:>9,.0f}/s "
+                  f"({base_cpu[-1]:5.0f} CPU µs/1k)   hanging hooks + storm "
+                  f"{hook_rates[-1]:>9,.0f}/s ({hook_cpu[-1]:5.0f} CPU µs/1k)", flush=True)
     finally:
         shutil.rmtree(d, ignore_errors=True)
     b, h = statistics.median(base_rates), statistics.median(hook_rates)
-    print(f"  median: no hooks {b:,.0f} scalar values/s; hanging hooks + storm {h:,.0f}/s; "
-          f"ratio {h / b:.2f}")
+    bc, hc = statistics.median(base_cpu), statistics.median(hook_cpu)
+    print(f"  median rate: no hooks {b:,.0f} scalar values/s; hanging hooks + storm "
+          f"{h:,.0f}/s; ratio {h / b:.2f}")
+    print(f"  median daemon CPU per 1,000 values: no hooks {bc:,.0f} µs; hanging hooks + "
+          f"storm {hc:,.0f} µs; ratio {hc / bc:.2f}")
     print(f"  hook runner at the end of the last hooked run: {last}")
 
 
