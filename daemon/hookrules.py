@@ -66,7 +66,12 @@ class Rule:
     retries: int = 2
     backoff: float = 1.0
     env: dict[str, str] = field(default_factory=dict)
-    _runs_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _runs_re: re.Pattern[str] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # One compiled regex for all globs: matching runs on the daemon's thread.
+        object.__setattr__(self, "_runs_re", re.compile(
+            "|".join(f"(?:{fnmatch.translate(g)})" for g in self.runs)))
 
     def matches(self, alert: dict[str, Any]) -> bool:
         """Whether this rule wants to run for ``alert`` (a wire map)."""
@@ -74,13 +79,7 @@ class Rule:
             return False
         if self.status != "any" and alert.get("status", "firing") != self.status:
             return False
-        pat = self._runs_re or _globs_re(self.runs)
-        return pat.match(str(alert.get("run", ""))) is not None
-
-
-def _globs_re(globs: tuple[str, ...]) -> re.Pattern[str]:
-    # One compiled regex for all globs: matching happens on the daemon's thread.
-    return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
+        return self._runs_re.match(str(alert.get("run", ""))) is not None
 
 
 def default_hooks_path() -> Path | None:
@@ -196,7 +195,7 @@ def _parse_rule(t: dict[str, Any], i: int, source: str, base_dir: Path | None) -
 
     return Rule(name=name, index=i, on=on_t, runs=tuple(globs), status=status,
                 exec=tuple(argv), timeout=timeout, cooldown=cooldown, retries=retries,
-                backoff=backoff, env=dict(env), _runs_re=_globs_re(tuple(globs)))
+                backoff=backoff, env=dict(env))
 
 
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "fish"})
