@@ -86,7 +86,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     every = max(cfg.log_every, (cfg.steps // 10) // cfg.log_every * cfg.log_every)
 
     def progress(row: dict[str, float]) -> None:
-        if not args.quiet and row["step"] % every == 0:
+        if not (args.quiet or args.json) and row["step"] % every == 0:
             print(f"{run}: step {int(row['step']):6d}  train_acc {row['train_acc']:.3f}  "
                   f"val_acc {row['val_acc']:.3f}  train_loss {row['train_loss']:.4g}",
                   flush=True)

@@ -63,6 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="trainings at once (default: the number of usable cores)")
     p.add_argument("--scale", type=float, default=None,
                    help="multiply each preset's step budget (short demos)")
+    p.add_argument("--fast", action="store_true",
+                   help="the presets' short test versions (seconds each; for CI and quick looks)")
     p.add_argument("--ingest", default=wire.DEFAULT_INGEST, help="daemon ingest endpoint")
     p.add_argument("--pub", default=wire.DEFAULT_PUB, help="daemon PUB endpoint")
     p.add_argument("--api", default=wire.DEFAULT_API, help="daemon API endpoint")
@@ -136,6 +138,7 @@ class Trainings:
     ingest: str
     jobs: int
     scale: float | None = None
+    fast: bool = False
     stopping: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -155,6 +158,8 @@ class Trainings:
                            "--endpoint", self.ingest, "--quiet"]
                     if self.scale is not None:
                         cmd += ["--scale", str(self.scale)]
+                    if self.fast:
+                        cmd.append("--fast")
                     t.proc = _spawn(cmd, t.log)
                     t.state = "running"
                     running += 1
@@ -348,7 +353,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                   flush=True)
             suffix = ""
         items = [Training(p, p + suffix, workdir / f"train-{p}.log") for p in args.presets]
-        q = Trainings(items, args.ingest, args.jobs or usable_cores(), args.scale)
+        q = Trainings(items, args.ingest, args.jobs or usable_cores(), args.scale, args.fast)
         deadline = None if args.budget is None else time.monotonic() + args.budget
         if args.headless:
             headless(args, q, deadline, out)
