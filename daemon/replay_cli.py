@@ -37,8 +37,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "(FILE [RUN]) through the daemon's detectors and print the alerts "
                     "as JSON lines.")
     p.add_argument("--db", type=Path, default=None, help="a grokwatch SQLite store (read-only)")
-    p.add_argument("--lost-after", type=float, default=60.0,
-                   help="the daemon's --lost-after (only echoed into evidence)")
     p.add_argument("args", nargs="*", metavar="FILE|RUN",
                    help="with --db: [RUN] (a glob; default all runs); else: FILE [RUN]")
     p.set_defaults(func=cmd_replay)
@@ -136,7 +134,7 @@ def _sessions_in_time_order(st: Any, run: str) -> Iterator[Record]:
         yield from recs
 
 
-def _db_runs(db: Path, pattern: str, lost_after: float) -> Iterator[dict]:
+def _db_runs(db: Path, pattern: str) -> Iterator[dict]:
     import sqlite3
 
     from grokwatch.daemon.store import StoreError, open_store
@@ -156,7 +154,7 @@ def _db_runs(db: Path, pattern: str, lost_after: float) -> Iterator[dict]:
             info = infos[name]
             yield from replay_records(name, _sessions_in_time_order(st, name),
                                       modulus=info.get("modulus"),
-                                      config=info.get("config"), lost_after=lost_after)
+                                      config=info.get("config"))
     except sqlite3.Error as e:
         raise ReplayError(f"{db}: {str(e).splitlines()[0]}") from None
     finally:
@@ -169,7 +167,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if args.db is not None:
             if len(args.args) > 1:
                 raise ReplayError("with --db give at most one RUN")
-            alerts: Any = _db_runs(args.db, args.args[0] if args.args else "*", args.lost_after)
+            alerts: Any = _db_runs(args.db, args.args[0] if args.args else "*")
         else:
             if not args.args or len(args.args) > 2:
                 raise ReplayError("give --db PATH [RUN] or FILE [RUN]")
@@ -180,8 +178,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             except OSError as e:
                 raise ReplayError(f"cannot read {path}: {e.strerror}") from None
             with fh:
-                alerts = replay_records(run, jsonl_records(iter(fh), str(path)),
-                                        lost_after=args.lost_after)
+                alerts = replay_records(run, jsonl_records(iter(fh), str(path)))
         for a in alerts:
             sys.stdout.write(json.dumps(jsonable(a), separators=(",", ":"), default=str) + "\n")
         sys.stdout.flush()
