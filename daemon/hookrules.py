@@ -43,6 +43,7 @@ RULE_FIELDS = ("name", "on", "runs", "status", "exec", "timeout", "cooldown", "r
 RULE_STATUSES = ("firing", "resolved", "any")
 MAX_RETRIES = 10
 MAX_TIMEOUT = 86_400
+MAX_BACKOFF = 3_600  # doubled per retry: up to ~2**10 h with 10 retries is already absurd
 ENV_VALUE_MAX = 4096  # a summary is a sentence; exec() refuses huge env strings anyway
 PLACEHOLDER = re.compile(r"\{(run|kind|step)\}")
 
@@ -182,6 +183,8 @@ def _parse_rule(t: dict[str, Any], i: int, source: str, base_dir: Path | None) -
         raise bad("timeout", f"at most {MAX_TIMEOUT} seconds (a day), got {timeout:g}")
     cooldown = _number(t, "cooldown", 300.0, bad, positive=False)
     backoff = _number(t, "backoff", 1.0, bad, positive=False)
+    if backoff > MAX_BACKOFF:
+        raise bad("backoff", f"at most {MAX_BACKOFF} seconds, got {backoff:g}")
     retries = t.get("retries", 2)
     if isinstance(retries, bool) or not isinstance(retries, int) or not (
             0 <= retries <= MAX_RETRIES):

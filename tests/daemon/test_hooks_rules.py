@@ -89,6 +89,7 @@ BAD = [
     ('on = "onset"\nexec = ["true"]\ntimeout = 1e12', ["'timeout'", "at most"]),
     ('on = "onset"\nexec = ["true"]\ntimeout = "30s"', ["'timeout'", "'30s'"]),
     ('on = "onset"\nexec = ["true"]\ncooldown = -5', ["'cooldown'", "non-negative"]),
+    ('on = "onset"\nexec = ["true"]\nbackoff = 7200', ["'backoff'", "at most"]),
     ('on = "onset"\nexec = ["true"]\nretries = -1', ["'retries'", "integer"]),
     ('on = "onset"\nexec = ["true"]\nretries = 1.5', ["'retries'"]),
     ('on = "onset"\nexec = ["true"]\nretries = 99', ["'retries'", "0 to 10"]),
