@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--summary", default=None, help="alert summary text")
     t.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                    help="a label (the run's config in real alerts); repeatable")
+    t.add_argument("--rule", action="append", default=[], metavar="NAME",
+                   help="only this rule (repeatable); default every rule that matches")
     t.add_argument("--json", action="store_true", help="print each result as a JSON line")
     t.set_defaults(func=cmd_test)
 
@@ -87,7 +89,11 @@ def cmd_test(args: argparse.Namespace) -> int:
                   status=args.status, labels=labels, evidence={"synthetic": True},
                   summary=args.summary or f"synthetic {args.kind} alert from grokwatch hooks test"
                   ).to_wire()
-    matched = [r for r in rules if r.matches(alert)]
+    unknown = sorted(set(args.rule) - {r.name for r in rules})
+    if unknown:
+        print(f"grokwatch hooks: no rule named {unknown[0]!r} in {args.file}", file=sys.stderr)
+        return 2
+    matched = [r for r in rules if r.matches(alert) and (not args.rule or r.name in args.rule)]
     if not matched:
         print(f"no rule matches kind={args.kind} run={args.run!r} status={args.status}",
               file=sys.stderr)

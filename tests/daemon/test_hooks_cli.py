@@ -110,6 +110,23 @@ def test_hooks_test_no_match_and_invalid_file(tmp_path: Path, hooks_file: Path) 
         assert "hook #1 ('x') field 'cooldown'" in line
 
 
+def test_hooks_test_rule_filter(tmp_path: Path) -> None:
+    hooks = tmp_path / "hooks.toml"
+    hooks.write_text('[[hook]]\nname = "a"\non = "*"\nexec = ["true"]\n'
+                     '[[hook]]\nname = "b"\non = "*"\nexec = ["false"]\nretries = 0\n')
+    p = grokwatch("hooks", "test", str(hooks), "--kind", "onset", "--run", "r", "--json",
+                  cwd=tmp_path)
+    assert p.returncode == 1  # b fails
+    assert sorted(json.loads(x)["rule"] for x in p.stdout.splitlines()) == ["a", "b"]
+    p = grokwatch("hooks", "test", str(hooks), "--kind", "onset", "--run", "r", "--json",
+                  "--rule", "a", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert [json.loads(x)["rule"] for x in p.stdout.splitlines()] == ["a"]
+    p = grokwatch("hooks", "test", str(hooks), "--kind", "onset", "--run", "r", "--rule", "c",
+                  cwd=tmp_path)
+    assert p.returncode == 2 and "no rule named 'c'" in p.stderr
+
+
 def test_hooks_check_lists_rules(hooks_file: Path, tmp_path: Path) -> None:
     p = grokwatch("hooks", "check", str(hooks_file), cwd=tmp_path)
     assert p.returncode == 0, p.stderr
