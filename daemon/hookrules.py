@@ -266,8 +266,8 @@ def hook_env(alert: dict[str, Any], rule: Rule, base: dict[str, str] | None = No
 def hook_payload(alert: dict[str, Any], rule: Rule) -> bytes:
     """The alert as one strict JSON document (Alertmanager-shaped) for the hook's stdin.
 
-    Non-finite floats (a diverged loss) become the strings "NaN", "Infinity",
-    "-Infinity" so that strict parsers such as ``jq`` accept the document.
+    Non-finite floats (a diverged loss) become ``null``, as in ``grokwatch alerts
+    --json``, so that strict parsers such as ``jq`` accept the document.
     """
     doc = {"version": PAYLOAD_VERSION, "rule": rule.name,
            "status": alert.get("status", "firing"), "kind": alert.get("kind"),
@@ -281,7 +281,7 @@ def hook_payload(alert: dict[str, Any], rule: Rule) -> bytes:
 
 def _strict(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
-        return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+        return None
     if isinstance(v, dict):
         return {str(k): _strict(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):

@@ -115,6 +115,10 @@ env = {{ OUT_DIR = "{out}" }}
     got = wait_for(lambda: [h for h in alerts_json(d)["hooks"] if h["rule"] == "record"])
     assert got and got[0]["result"] == "ok" and got[0]["run"] == run
     assert got[0]["fingerprint"] == doc["fingerprint"]
+    # The hook's document is the alert exactly as `alerts --json` shows it, plus the
+    # payload version and the rule's name.
+    (shown,) = [a for a in alerts_json(d)["alerts"] if a["kind"] == "diverged"]
+    assert {k: v for k, v in doc.items() if k not in ("version", "rule")} == shown
 
 
 def test_alerts_json_shows_ok_failed_and_timeout_results(tmp_path: Path, start_daemon) -> None:

@@ -215,7 +215,7 @@ def test_env_and_payload() -> None:
         raise AssertionError(f"non-standard JSON constant {c}")
 
     doc = json.loads(hook_payload(a, rule), parse_constant=refuse)
-    assert doc["evidence"] == {"train_loss": "NaN", "g": "-Infinity", "ok": 1.5}
+    assert doc["evidence"] == {"train_loss": None, "g": None, "ok": 1.5}  # as alerts --json
     assert doc["labels"] == {"lr": 0.001, "wd": 1.0, "model": "mlp"}
     assert {k: doc[k] for k in ("status", "kind", "run", "step", "fingerprint", "summary")} == {
         "status": "firing", "kind": "diverged", "run": "r1", "step": 7,

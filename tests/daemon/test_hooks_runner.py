@@ -136,7 +136,7 @@ def test_python_hook_gets_resolved_alert_with_nan_evidence(tmp_path: Path,
     assert r.wait_idle(10)
     seen = json.loads((tmp_path / "seen.json").read_text())  # strict JSON: jq would read it
     assert seen["doc"]["status"] == "resolved" and seen["doc"]["step"] == 9
-    assert seen["doc"]["evidence"] == {"train_loss": "NaN"}
+    assert seen["doc"]["evidence"] == {"train_loss": None}
     assert seen["argv"] == ["9"]
     assert seen["env"]["GROKWATCH_STATUS"] == "resolved"
     assert seen["env"]["GROKWATCH_RULE"] == "hook[1]"
