@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Hashable, Iterable
+from typing import ClassVar
 
 from grokwatch.tui.alerts import AlertsList
 from grokwatch.tui.canvas import Cell, LinesWidget, strip
@@ -19,6 +20,7 @@ from grokwatch.tui.compare import CompareChart
 from grokwatch.tui.detail import RunDetail
 from grokwatch.tui.feed import Feed, FeedReady
 from grokwatch.tui.model import Model
+from grokwatch.tui.preview import RunPreview
 from grokwatch.tui.runs_table import SORT_KEYS, RunsTable
 from grokwatch.tui.style import DIM, LABEL, WARN
 from rich.style import Style
@@ -27,6 +29,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.events import Resize
 from textual.screen import ModalScreen
+from textual.scrollbar import ScrollBarRender
 from textual.strip import Strip
 from textual.widgets import Input, Static
 
@@ -37,9 +40,17 @@ VIEWS = ("runs", "detail", "compare", "alerts")
 # 1/BUSY_FACTOR of its time on data (apply + repaint), within these bounds.
 # The cost is smoothed (EMA) so one slow frame does not stall the next ones.
 MIN_INTERVAL, MAX_INTERVAL, BUSY_FACTOR, COST_EMA = 0.05, 0.3, 6.0, 0.2
-WIDE = 140  # columns from which the runs view shows the detail beside the table
+WIDE = 140
+PREVIEW_MIN_HEIGHT = 20  # rows from which the narrow runs view shows the cursor run  # columns from which the runs view shows the detail beside the table
 NARROW = 100  # below this the detail stacks its panels
 LAG_FILE_ENV = "GROKWATCH_TUI_LAGFILE"  # bench/tui_load.py: where to write update lags
+
+
+class AsciiScrollBarRender(ScrollBarRender):
+    """Scroll bars drawn with spaces and colour only (``--ascii``)."""
+
+    VERTICAL_BARS: ClassVar[list[str]] = [" "] * 8
+    HORIZONTAL_BARS: ClassVar[list[str]] = [" "] * 8
 
 
 class StatusBar(LinesWidget):
@@ -105,16 +116,20 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen > VerticalScroll { width: auto; max-width: 90%; height: auto; max-height: 90%;
                             border: round $accent; padding: 0 1; background: $surface; }
     HelpScreen #help-text { width: auto; height: auto; }
+    HelpScreen.-ascii > VerticalScroll { border: ascii $accent; }
     """
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close help")]
 
-    def __init__(self, rows: list[tuple[str, str]]) -> None:
-        super().__init__()
+    def __init__(self, rows: list[tuple[str, str]], ascii: bool = False) -> None:
+        super().__init__(classes="-ascii" if ascii else None)
         self.rows = rows
+        self.ascii = ascii
 
     def compose(self) -> ComposeResult:
         text = "\n".join(f"{k:>14}  {d}" for k, d in self.rows)
-        with VerticalScroll():
+        with VerticalScroll() as v:
+            if self.ascii:
+                v.vertical_scrollbar.renderer = AsciiScrollBarRender
             yield Static("grokwatch keys (esc closes)\n\n" + text, id="help-text")
 
 
@@ -129,6 +144,7 @@ class GrokwatchApp(App[None]):
     #main RunDetail { width: 1fr; }
     #main.wide.runs RunsTable { width: 45%; }
     #main.wide.runs RunDetail { width: 55%; border-left: vkey $panel; }
+    .-ascii #main.wide.runs RunDetail { border-left: ascii $panel; }
     #filter { display: none; height: 1; border: none; padding: 0 1; }
     #filter.active { display: block; }
     """
@@ -163,6 +179,7 @@ class GrokwatchApp(App[None]):
         self.batch_cost = 0.0  # smoothed UI-thread CPU seconds per batch
         self.table = RunsTable(self.model, ascii=ascii, id="runs")
         self.detail = RunDetail(ascii=ascii, id="detail")
+        self.preview = RunPreview(ascii=ascii, id="preview")
         self.compare = CompareChart(self.model, ascii=ascii, id="compare")
         self.alerts = AlertsList(lambda: self.model.events, lambda: self.model.events_version,
                                  title="alerts and hook results, all runs", ascii=ascii,
@@ -181,6 +198,7 @@ class GrokwatchApp(App[None]):
         yield StatusBar(self)
         with Vertical(id="main", classes="runs"):
             yield self.table
+            yield self.preview
             yield self.detail
             yield self.compare
             yield self.alerts
@@ -189,6 +207,9 @@ class GrokwatchApp(App[None]):
         yield KeyBar(KEYS_BY_VIEW["runs"], id="keys")
 
     def on_mount(self) -> None:
+        if self.ascii:
+            self.screen.add_class("-ascii")
+            self.detail.vertical_scrollbar.renderer = AsciiScrollBarRender
         self._apply_view()
         self.table.focus()
         if self.feed is not None:
@@ -215,6 +236,11 @@ class GrokwatchApp(App[None]):
         self.detail.set_class(self.size.width < NARROW or (self.view == "runs" and self.wide),
                               "narrow")
         self.table.display = self.view == "runs"
+        # Narrow runs view: a few lines about the cursor run under the table.
+        self.preview.display = (self.view == "runs" and not self.wide
+                                and self.size.height >= PREVIEW_MIN_HEIGHT)
+        if self.preview.display:
+            self._sync_preview()
         self.detail.display = self.view == "detail" or (self.view == "runs" and self.wide)
         self.compare.display = self.view == "compare"
         self.alerts.display = self.view == "alerts"
@@ -228,6 +254,10 @@ class GrokwatchApp(App[None]):
         if self.alerts.display:
             self.alerts.invalidate()
         self.query_one(StatusBar).update_if_changed()
+
+    def _sync_preview(self) -> None:
+        run = self.table.current
+        self.preview.show(self.model.runs.get(run) if run else None)
 
     def _sync_detail(self) -> None:
         if self.selected is None:
@@ -275,6 +305,9 @@ class GrokwatchApp(App[None]):
             if self.detail.display:
                 self._sync_detail()
                 self.detail.update_if_changed()
+            if self.preview.display:
+                self._sync_preview()
+                self.preview.update_if_changed()
             if self.compare.display and changed & set(self.compare.runs):
                 self.compare.update_if_changed()
             if self.alerts.display and events_changed:
@@ -309,6 +342,8 @@ class GrokwatchApp(App[None]):
             self.selected = message.run
         if self.detail.display:
             self._sync_detail()
+        if self.preview.display:
+            self._sync_preview()
 
     # ---------------------------------------------------------- actions
     def action_view(self, view: str) -> None:
@@ -388,7 +423,7 @@ class GrokwatchApp(App[None]):
             keys = b.key.replace("question_mark", "?").replace("slash", "/").replace(
                 "right_square_bracket", "]").replace("left_square_bracket", "[")
             rows.append((keys, b.description))
-        self.push_screen(HelpScreen(rows))
+        self.push_screen(HelpScreen(rows, ascii=self.ascii))
 
 
 def run(api: str = wire.DEFAULT_API, pub: str = wire.DEFAULT_PUB, ascii: bool = False) -> None:

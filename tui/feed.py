@@ -61,6 +61,10 @@ class ResyncClient(CloneClient):
     def __init__(self, *args, **kw) -> None:
         super().__init__(*args, **kw)
         self._mon = self._sub.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        # The base class connected before the monitor existed, so that first
+        # CONNECTED event may be gone: connect again under the monitor's eye.
+        self._sub.disconnect(self.pub)
+        self._sub.connect(self.pub)
         self.reconnects = 0
         self.linked = False  # the SUB socket has a live connection
 

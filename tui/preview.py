@@ -1,0 +1,76 @@
+"""A few lines about the run under the cursor, below the runs table in a narrow terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import numpy as np
+from grokwatch.tui.canvas import Cell, LinesWidget, strip
+from grokwatch.tui.model import RunView
+from grokwatch.tui.sparkline import spark_cells
+from grokwatch.tui.spectrum import key_freqs, spectrum_names
+from grokwatch.tui.style import DIM, KEY, LABEL, NULL, glyphs, phase_style
+from rich.style import Style
+from textual.strip import Strip
+
+HEIGHT = 6
+
+
+def preview_lines(rv: RunView, width: int, ascii: bool) -> list[list[Cell]]:
+    """Header, accuracy sparklines, structure vs its null, key frequencies."""
+    g = glyphs(ascii)
+    onset = rv.get("onset_step")
+    lines: list[list[Cell]] = [[
+        (rv.run, LABEL + Style(bold=True)), ("  ", None), (rv.phase, phase_style(rv.phase)),
+        (f"  onset {'-' if onset is None else onset}  step {rv.get('step', '-')}", DIM),
+        ("   enter: full detail", DIM)]]
+    blue = Style(color="deep_sky_blue1")
+    for name in ("train_acc", "val_acc"):
+        if name in rv.series:
+            lines.append(spark_cells(name, rv.series[name].array(), width, g, blue))
+    conc = next((n for n in sorted(rv.series) if n.endswith(".fourier_conc")), None)
+    if conc is not None:
+        vals = rv.series[conc].array()
+        null_s = rv.series.get(conc + "_null")
+        null = null_s.array() if null_s is not None else np.zeros(0)
+        both = np.concatenate([vals, null])
+        both = both[np.isfinite(both)]
+        lo, hi = (float(both.min()), float(both.max())) if len(both) else (0.0, 1.0)
+        lines.append(spark_cells(conc, vals, width, g, Style(color="magenta"), lo=lo, hi=hi))
+        if len(null):
+            lines.append(spark_cells("  null", null, width, g, NULL, lo=lo, hi=hi))
+    four, _ = spectrum_names(rv)
+    if four:
+        step, power = rv.spectra[four[0]]
+        p = power.astype(np.float64)
+        fin = p[np.isfinite(p)]
+        keys = key_freqs(p, float(fin.mean()) if len(fin) else 0.0)
+        lines.append([(f"{four[0]} @ {step}  ", LABEL),
+                      (f"{g.key} key k: {' '.join(str(k + 1) for k in keys) or 'none'}", KEY)])
+    return lines[:HEIGHT]
+
+
+class RunPreview(LinesWidget):
+    """The cursor run's accuracies, structure vs null and key frequencies."""
+
+    DEFAULT_CSS = f"""
+    RunPreview {{ height: {HEIGHT + 1}; border-top: hkey $panel; }}
+    .-ascii RunPreview {{ border-top: ascii $panel; }}
+    """
+
+    def __init__(self, *, ascii: bool = False, id: str | None = None) -> None:
+        super().__init__(ascii=ascii, id=id)
+        self.rv: RunView | None = None
+
+    def show(self, rv: RunView | None) -> None:
+        if rv is not self.rv:
+            self.rv = rv
+            self.invalidate()
+
+    def data_key(self) -> Hashable:
+        return None if self.rv is None else (self.rv.run, self.rv.version)
+
+    def build(self, width: int, height: int) -> list[Strip]:
+        if self.rv is None:
+            return [strip([("no run under the cursor", DIM)], width)]
+        return [strip(ln, width) for ln in preview_lines(self.rv, width, self.ascii)]
