@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ def endpoints():
     leftovers = processes_mentioning(str(d))
     for pid in leftovers:  # never leave a process behind, even when a test fails
         os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(d, ignore_errors=True)
     assert not leftovers, f"processes left behind: {leftovers}"
 
 
