@@ -28,7 +28,7 @@ log = logging.getLogger("grokwatch.probe")
 FLUSH_S = 0.005  # batch window while records wait
 IDLE_S = 0.05  # poll timeout when nothing waits
 RETRY_S = 0.05  # back-off after a refused send (no connection, HWM reached)
-CLOSE_GRACE_S = 0.3  # at close, how long to wait for a connection that is not up
+CLOSE_GRACE_S = 0.2  # at close, how long to wait for a connection that is not up
 
 
 class Sender:
