@@ -123,6 +123,8 @@ class Feed:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="grokwatch-feed", daemon=True)
         self.received = 0
+        self.errors = 0  # unexpected exceptions in the reader (it starts a new client)
+        self.last_error = ""
         self.stamp = stamp  # add "_recv" (unix time) to run updates, for lag measurements
 
     def start(self) -> None:
@@ -159,19 +161,30 @@ class Feed:
         if due:
             self.wake()
 
+    def _client(self, ctx: zmq.Context) -> ResyncClient:
+        return ResyncClient(self.api, self.pub, ctx=ctx,
+                            heartbeat_timeout=self.heartbeat_timeout,
+                            snapshot_timeout=self.snapshot_timeout)
+
     def _run(self) -> None:
         ctx = zmq.Context()
-        client = ResyncClient(self.api, self.pub, ctx=ctx,
-                             heartbeat_timeout=self.heartbeat_timeout,
-                             snapshot_timeout=self.snapshot_timeout)
+        client = self._client(ctx)
         announced = False
         try:
             while not self._stop.is_set():
-                for kind, msg in client.poll(timeout=0.05):
-                    if self.stamp and kind == "run":
-                        msg["_recv"] = time.time()
-                    self._push(kind, msg)
-                    announced = kind == "disconnected"
+                try:
+                    for kind, msg in client.poll(timeout=0.05):
+                        if self.stamp and kind == "run":
+                            msg["_recv"] = time.time()
+                        self._push(kind, msg)
+                        announced = kind == "disconnected"
+                except Exception as e:  # never let the reader die silently
+                    self.errors += 1
+                    self.last_error = f"{type(e).__name__}: {e}"
+                    client.close()
+                    self._stop.wait(0.5)
+                    client = self._client(ctx)
+                    client.connected = True  # so the next state change is reported
                 if not client.connected and not announced:
                     # Also covers "never connected": the client only reports a
                     # disconnect after having been connected.

@@ -105,6 +105,34 @@ async def test_live_alert_appears_in_alerts_view(daemon):
         assert app.model.snapshots == snaps  # it came on the update stream, not a re-snapshot
 
 
+async def test_live_hook_results_show_in_alerts_view(start_daemon, tmp_path):
+    hooks = tmp_path / "hooks.toml"
+    hooks.write_text('[[hook]]\nname = "tell-me"\non = ["memorized"]\n'
+                     'exec = ["/bin/sh", "-c", "cat > /dev/null; exit 3"]\n')
+    d = start_daemon(hooks=hooks)
+    app = GrokwatchApp(api=d.api, pub=d.pub)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.model.connected, what="connection")
+        await pilot.press("a")
+        await asyncio.to_thread(send_run, d.ingest, "hooked-run", steps=30)
+        await wait_for(pilot, lambda: "tell-me" in text(app), what="the hook result")
+        row = next(ln for ln in screen_text(app) if "tell-me" in ln)
+        assert "hook" in row and "failed" in row and "rc=3" in row and "hooked-run" in row
+
+
+async def test_no_daemon_shows_disconnected_and_quits_promptly(tmp_path):
+    app = GrokwatchApp(api=f"ipc://{tmp_path}/none-api", pub=f"ipc://{tmp_path}/none-pub")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "disconnected" in screen_text(app)[0], timeout=5,
+                       what="the disconnected banner")
+        assert "no runs yet" in text(app)
+        await pilot.press("a")  # the UI answers keys with no daemon
+        assert app.view == "alerts"
+        t0 = time.monotonic()
+        await pilot.press("q")
+    assert time.monotonic() - t0 < 3.0
+
+
 async def test_live_disconnect_keeps_state_then_reconnects(daemon):
     send_run(daemon.ingest, "before-restart")
     app = GrokwatchApp(api=daemon.api, pub=daemon.pub, heartbeat_timeout=1.0)
