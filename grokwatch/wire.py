@@ -31,8 +31,19 @@ Three conversations use it:
   below a resent frame's first seq was dropped too). The first record of a
   session is its ``hello`` (seq 1), which the probe never drops while unacked.
 
+  Limits (each refusal names its reason): ints (seq, step, sid, pid,
+  counters) fit a signed 64-bit column; times are finite; run ids and names
+  are short printable strings; configs are JSON-like (string keys, at most
+  :data:`MAX_DEPTH` deep, :data:`MAX_CONFIG_BYTES` packed); arrays are 1-D or
+  2-D of an allowed dtype with at most :data:`MAX_ARRAY_ELEMS` elements.
+  Scalars may be NaN or +-Inf: they are carried and listed in
+  :attr:`Record.nonfinite` (a NaN loss is news).
+
 * **daemon -> probe (acks).** ``{"v": 1, "op": "ack", "run", "sid", "seq"}``:
-  the highest ``seq`` of that session committed to the store.
+  the session's watermark, the highest ``seq`` such that every record up to
+  it is committed to the store (or known to be dropped by the probe). The
+  probe then forgets every record up to it, and resends what it still holds
+  after a reconnect or when acks stop coming; the daemon drops duplicates.
 
 * **daemon <-> clients.** Requests ``{"v": 1, "op": ..., ...}`` on the
   daemon's ROUTER and replies ``{"v": 1, "op": ..., "ok": bool, ...}``;
