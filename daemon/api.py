@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -15,10 +14,6 @@ MAX_EXPORT_ROWS = 5_000_000
 
 class ApiError(Exception):
     """A refused request; the message is the reply's one-line ``error``."""
-
-
-def _clean(v: Any) -> Any:
-    return v
 
 
 def handle_request(daemon: Any, data: bytes) -> dict[str, Any]:
@@ -113,8 +108,3 @@ HANDLERS: dict[str, Callable[[Any, dict], dict]] = {
     "ping": _ping, "snapshot": _snapshot, "runs": _runs, "status": _status,
     "export": _export, "alerts": _alerts,
 }
-
-
-def finite_or_none(x: float) -> float | None:
-    """JSON has no NaN: used by CLI output."""
-    return x if math.isfinite(x) else None

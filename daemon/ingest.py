@@ -16,6 +16,7 @@ from typing import Any
 
 from grokwatch.daemon.alert import Alert
 from grokwatch.daemon.detectors import RunDetector
+from grokwatch.daemon.fastwire import FastDecoder
 from grokwatch.daemon.runstate import RunState, Session
 from grokwatch.daemon.store import KIND_CODES, Store, pack
 
@@ -36,6 +37,7 @@ class Ingest:
         self.lost_after = lost_after
         self.hole_timeout = hole_timeout
         self.max_frame = max_frame
+        self.decoder = FastDecoder(max_frame)
         self.runs: dict[str, RunState] = {}
         self.rejects: Counter[str] = Counter()
         self.frames = 0
@@ -48,6 +50,10 @@ class Ingest:
         self._touched: dict[tuple[bytes, str, int], None] = {}  # (peer, run, sid) to ack
         self._peer_run: dict[bytes, str] = {}
         self._first_pending = 0.0
+        # Run summaries are rewritten at most this often (sessions, which dedup depends
+        # on, go with every batch): 1,000 runs x 20 commits/s would cost a core.
+        self.info_interval = 1.0
+        self._last_info = 0.0
 
     # ------------------------------------------------------------ restore
 
@@ -72,18 +78,16 @@ class Ingest:
                 rs.info["state"] = "live"  # the silence clock restarts with the daemon
             self.runs[name] = rs
             rs.detector = self._detector(rs)
-            for sid, _seq, kind, step, t, data in self.store.iter_records(name):
+            for _sid, _seq, kind, step, t, data in self.store.iter_records(name):
                 if kind == "scalars":
                     rs.add_scalars(step, data)
                     rs.detector.on_scalars(step, t, data)
                 elif kind == "hello":
-                    if rs.detector is None or getattr(rs, "_restore_sid", None) != sid:
-                        rs.detector = self._detector(rs, data)
+                    rs.detector = self._detector(rs, data)  # a new session starts afresh
                 elif kind in ("spectrum", "points"):
                     rs.set_array(kind, data["name"], step, data["arr"])
                 elif kind == "bye":
                     rs.detector.on_bye(step or rs.info["step"], t)
-                rs._restore_sid = sid  # type: ignore[attr-defined]
             rs.phase = rs.detector.phase
             rs.onset_step = rs.detector.onset_step
             rs.take_update()  # nothing restored is "new"
@@ -118,7 +122,7 @@ class Ingest:
         now = time.time() if now is None else now
         self.bytes += len(data)
         try:
-            frame = wire.decode_frame(data, max_size=self.max_frame)
+            frame = self.decoder.decode_frame(data)
         except wire.WireError as e:
             self.reject(e.reason, e.detail, peer)
             return
@@ -261,13 +265,19 @@ class Ingest:
 
     def has_work(self) -> bool:
         """True when a commit would write or ack anything."""
-        return bool(self._rows or self._touched or self._dirty_runs)
+        return bool(self._rows or self._touched or (
+            self._dirty_runs and time.monotonic() - self._last_info >= self.info_interval))
 
     def commit(self, alerts: list[dict] | None = None,
                hook_events: list[dict] | None = None) -> list[tuple[bytes, bytes]]:
         """Write the batch in one transaction; return ``(peer, ack)`` pairs to send now."""
-        runs = {name: self.runs[name].persist_info() for name in self._dirty_runs
-                if name in self.runs}
+        runs: dict[str, dict] = {}
+        now = time.monotonic()
+        if now - self._last_info >= self.info_interval:
+            runs = {name: self.runs[name].persist_info() for name in self._dirty_runs
+                    if name in self.runs}
+            self._dirty_runs.clear()
+            self._last_info = now
         sessions = []
         for (_peer, run, sid) in self._touched:
             rs = self.runs[run]
@@ -283,7 +293,6 @@ class Ingest:
                 s.acked = mark
                 acks.append((peer, wire.encode_ack(run, sid, mark)))
         self._rows = []
-        self._dirty_runs.clear()
         self._touched = {}
         self._first_pending = 0.0
         return acks

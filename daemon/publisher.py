@@ -29,6 +29,7 @@ class Publisher:
         self.sent = 0
         self.dropped = 0  # updates the PUB socket refused (HWM); clients re-snapshot on the gap
         self._last_hugz = 0.0
+        self._rr = 0  # where the next round-robin flush starts
 
     def _send(self, topic: bytes, body: dict[str, Any]) -> None:
         self.seq += 1
@@ -53,19 +54,26 @@ class Publisher:
         self._send(b"hook", {"hook": event})
 
     def flush_runs(self, runs: dict[str, RunState], *, force: bool = False,
-                   now: float | None = None, budget: int = 1_000) -> int:
+                   now: float | None = None, budget: int = 50) -> int:
         """Publish dirty runs whose last update is older than ``min_interval``.
 
         ``force`` publishes every dirty run (before a snapshot, so the snapshot
-        and the stream agree). At most ``budget`` runs per call unless forced.
+        and the stream agree). Otherwise at most ``budget`` runs per call, taken
+        round-robin, so with very many busy runs each is updated less often
+        instead of the daemon spending its time publishing.
         """
         now = time.monotonic() if now is None else now
+        order = list(runs.values())
+        if not order:
+            return 0
+        start = self._rr % len(order)
         n = 0
-        for rs in runs.values():
+        for rs in order[start:] + order[:start]:
             if rs.dirty and (force or now - rs.last_pub >= self.min_interval):
                 self.run_update(rs)
                 n += 1
                 if not force and n >= budget:
+                    self._rr = (order.index(rs) + 1) % len(order)
                     break
         return n
 

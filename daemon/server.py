@@ -35,6 +35,7 @@ log = logging.getLogger("grokwatch.daemon")
 COMMIT_INTERVAL = 0.05  # s; the issue asks for at least every 100 ms
 COMMIT_ROWS = 10_000  # or sooner when this many rows wait
 DRAIN_MAX = 2_000  # frames per drain before the loop looks at timers and clients
+DRAIN_BUDGET_S = 0.02  # ... or this much time, so commits and clients are never starved
 HOOK_DRAIN_INTERVAL = 0.1
 TICK_INTERVAL = 1.0
 RECENT_ALERTS = 1_000  # alerts and hook events kept in memory for snapshots
@@ -231,6 +232,7 @@ class Daemon:
         sock, ingest = self.ingest_sock, self.ingest
         n = 0
         now = time.time()
+        t_end = time.monotonic() + DRAIN_BUDGET_S
         while n < limit:
             try:
                 parts = sock.recv_multipart(zmq.NOBLOCK, copy=True)
@@ -244,8 +246,10 @@ class Daemon:
                 ingest.handle(peer, parts[2], now)
             else:
                 ingest.reject("malformed", f"{len(parts) - 1} message parts", peer)
-            if n % 256 == 0:
+            if n % 32 == 0:
                 now = time.time()
+                if time.monotonic() > t_end or ingest.pending_rows() >= COMMIT_ROWS:
+                    break
         if ingest.alerts:
             self._emit_alerts()
         return n
@@ -331,6 +335,7 @@ class Daemon:
         self._drain_hooks()
         self.hooks.close(timeout=2.0)
         self._drain_hooks()
+        self.ingest.info_interval = 0.0  # write every run's summary now
         self.commit()
         self.publisher.flush_runs(self.ingest.runs, force=True)
         for s in (self.ingest_sock, self.api_sock, self.pub_sock):

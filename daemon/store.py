@@ -216,19 +216,26 @@ class Store:
 
     def iter_records(self, run: str, kinds: Iterable[str] | None = None
                      ) -> Iterator[tuple[int, int, str, int | None, float, Any]]:
-        """Yield ``(sid, seq, kind, step, t, data)`` of one run in arrival order (sid, seq)."""
+        """Yield ``(sid, seq, kind, step, t, data)`` of one run in arrival order.
+
+        Sessions come in the order they started (first record time), each in seq order.
+        """
         rid = self._rid(run)
         if rid is None:
             return
-        q = "SELECT sid, seq, kind, step, t, data FROM records WHERE run_id=?"
-        args: list[Any] = [rid]
+        where = ""
+        args: list[Any] = []
         if kinds is not None:
             codes = [KIND_CODES[k] for k in kinds]
-            q += f" AND kind IN ({','.join('?' * len(codes))})"
-            args += codes
-        q += " ORDER BY sid, seq"
-        for sid, seq, kind, step, t, data in self.db.execute(q, args):
-            yield sid, seq, CODE_KINDS[kind], step, t, unpack(data)
+            where = f" AND kind IN ({','.join('?' * len(codes))})"
+            args = codes
+        sids = [r[0] for r in self.db.execute(
+            "SELECT sid, MIN(t) FROM records WHERE run_id=? GROUP BY sid ORDER BY 2, 1", (rid,))]
+        for sid in sids:
+            for seq, kind, step, t, data in self.db.execute(
+                    "SELECT seq, kind, step, t, data FROM records WHERE run_id=? AND sid=?"
+                    + where + " ORDER BY seq", [rid, sid, *args]):
+                yield sid, seq, CODE_KINDS[kind], step, t, unpack(data)
 
     def iter_scalars(self, run: str) -> Iterator[tuple[int, float, dict[str, float]]]:
         """Yield ``(step, t, vals)`` for each stored scalars record of one run."""

@@ -85,3 +85,14 @@ def test_roundtrip_and_duplicate_key_ignored(tmp_path):
     assert ro.load_alerts(kind="onset") == []
     assert ro.load_hook_events()[0]["rule"] == "x"
     assert list(ro.iter_records("no-such-run")) == []
+
+
+def test_sessions_replay_in_start_order_not_sid_order(tmp_path):
+    st = open_store(tmp_path / "g.db")
+    rid = st.run_id("r")
+    # The run was restarted: session 5 (first) then session 2 (second, lower random sid).
+    rows = [(rid, 5, 1, 1, 0, 10.0, pack({"a": 1.0})), (rid, 5, 2, 1, 1, 11.0, pack({"a": 2.0})),
+            (rid, 2, 1, 1, 0, 20.0, pack({"a": 3.0}))]
+    st.write_batch(rows, {}, [], [], [])
+    assert [(r[0], r[1]) for r in st.iter_records("r")] == [(5, 1), (5, 2), (2, 1)]
+    assert [v["a"] for _, _, v in st.iter_scalars("r")] == [1.0, 2.0, 3.0]
