@@ -101,10 +101,17 @@ class OneLayerTransformer(nn.Module):
         eq = torch.full_like(a, self.p)
         x = self.tok(torch.stack([a, b, eq], dim=1)) + self.pos  # (n, 3, d)
         n, t, d = x.shape
-        q, k, v = self.qkv(x).view(n, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        att = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
-        x = x + self.proj(att.transpose(1, 2).reshape(n, t, d))
+        h, dh = self.heads, d // self.heads
+        # Only the "=" position is read out, and causally it sees all three tokens, so the
+        # query, attention output and MLP are computed for that position alone (same
+        # result as full causal attention there, a third of the work).
+        wq, wk, wv = self.qkv.weight.split(d)
         last = x[:, -1]
+        q = (last @ wq.T).view(n, h, 1, dh)
+        k = (x @ wk.T).view(n, t, h, dh).transpose(1, 2)
+        v = (x @ wv.T).view(n, t, h, dh).transpose(1, 2)
+        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(dh), dim=-1) @ v  # (n, h, 1, dh)
+        last = last + self.proj(att.reshape(n, d))
         last = last + self.mlp_out(torch.relu(self.mlp_in(last)))
         return self.unembed(last)
 

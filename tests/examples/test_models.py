@@ -60,3 +60,19 @@ def test_unknown_model_and_bad_width_are_refused():
         build_model("cnn", 7)
     with pytest.raises(ValueError, match="divisible"):
         build_model("transformer", 7, 30)
+
+
+def test_transformer_readout_equals_full_causal_attention_at_the_last_position():
+    from grokwatch.examples.models import OneLayerTransformer
+
+    torch.manual_seed(0)
+    p = 11
+    m = OneLayerTransformer(p, 16, heads=4)
+    a, b = torch.randint(0, p, (9,)), torch.randint(0, p, (9,))
+    x = m.tok(torch.stack([a, b, torch.full_like(a, p)], 1)) + m.pos
+    n, t, d = x.shape
+    q, k, v = m.qkv(x).view(n, t, 3, 4, d // 4).permute(2, 0, 3, 1, 4)
+    att = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    x = x + m.proj(att.transpose(1, 2).reshape(n, t, d))
+    last = x[:, -1] + m.mlp_out(torch.relu(m.mlp_in(x[:, -1])))
+    assert torch.allclose(m(a, b), m.unembed(last), atol=1e-5)
