@@ -233,8 +233,10 @@ class GrokwatchApp(App[None]):
         for v in VIEWS:
             main.set_class(self.view == v, v)
         main.styles.layout = "horizontal" if (self.view == "runs" and self.wide) else "vertical"
-        self.detail.set_class(self.size.width < NARROW or (self.view == "runs" and self.wide),
-                              "narrow")
+        # Two columns in the detail when it has the room (all of a wide terminal, or
+        # the right 55% of a very wide one in the runs view).
+        detail_w = self.size.width * (0.55 if self.view == "runs" and self.wide else 1.0)
+        self.detail.set_class(detail_w < NARROW, "narrow")
         self.table.display = self.view == "runs"
         # Narrow runs view: a few lines about the cursor run under the table.
         self.preview.display = (self.view == "runs" and not self.wide

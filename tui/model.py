@@ -52,6 +52,10 @@ class Series:
         """The values as a float64 array (NaN where the probe sent NaN)."""
         return np.fromiter(self.values, dtype=np.float64, count=len(self.values))
 
+    def step_array(self) -> np.ndarray:
+        """The steps as an int64 array."""
+        return np.fromiter(self.steps, dtype=np.int64, count=len(self.steps))
+
     def __len__(self) -> int:
         return len(self.values)
 

@@ -7,7 +7,7 @@ from collections.abc import Hashable
 import numpy as np
 from grokwatch.tui.canvas import Cell, LinesWidget, strip
 from grokwatch.tui.model import RunView
-from grokwatch.tui.sparkline import spark_cells
+from grokwatch.tui.sparkline import spark_cells, step_axis
 from grokwatch.tui.spectrum import key_freqs, spectrum_names
 from grokwatch.tui.style import DIM, KEY, LABEL, NULL, glyphs, phase_style
 from rich.style import Style
@@ -25,20 +25,27 @@ def preview_lines(rv: RunView, width: int, ascii: bool) -> list[list[Cell]]:
         (f"  onset {'-' if onset is None else onset}  step {rv.get('step', '-')}", DIM),
         ("   enter: full detail", DIM)]]
     blue = Style(color="deep_sky_blue1")
+    conc = next((n for n in sorted(rv.series) if n.endswith(".fourier_conc")), None)
+    shown = [n for n in ("train_acc", "val_acc", conc, f"{conc}_null") if n in rv.series]
+    axis = step_axis(rv, shown)
     for name in ("train_acc", "val_acc"):
         if name in rv.series:
-            lines.append(spark_cells(name, rv.series[name].array(), width, g, blue))
-    conc = next((n for n in sorted(rv.series) if n.endswith(".fourier_conc")), None)
+            ser = rv.series[name]
+            lines.append(spark_cells(name, ser.array(), width, g, blue,
+                                     steps=ser.step_array(), axis=axis))
     if conc is not None:
-        vals = rv.series[conc].array()
+        ser = rv.series[conc]
+        vals = ser.array()
         null_s = rv.series.get(conc + "_null")
         null = null_s.array() if null_s is not None else np.zeros(0)
         both = np.concatenate([vals, null])
         both = both[np.isfinite(both)]
         lo, hi = (float(both.min()), float(both.max())) if len(both) else (0.0, 1.0)
-        lines.append(spark_cells(conc, vals, width, g, Style(color="magenta"), lo=lo, hi=hi))
-        if len(null):
-            lines.append(spark_cells("  null", null, width, g, NULL, lo=lo, hi=hi))
+        lines.append(spark_cells(conc, vals, width, g, Style(color="magenta"), lo=lo, hi=hi,
+                                 steps=ser.step_array(), axis=axis))
+        if null_s is not None and len(null):
+            lines.append(spark_cells("  null", null, width, g, NULL, lo=lo, hi=hi,
+                                     steps=null_s.step_array(), axis=axis))
     four, _ = spectrum_names(rv)
     if four:
         step, power = rv.spectra[four[0]]

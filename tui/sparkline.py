@@ -8,7 +8,7 @@ from collections.abc import Hashable
 import numpy as np
 from grokwatch.tui.canvas import Cell, LinesWidget, strip
 from grokwatch.tui.model import RunView
-from grokwatch.tui.style import DIM, LABEL, NULL, WARN, Glyphs, glyphs
+from grokwatch.tui.style import DIM, LABEL, NULL, WARN, Glyphs, glyphs, kind_style
 from rich.style import Style
 from textual.strip import Strip
 
@@ -51,9 +51,44 @@ def levels(values: np.ndarray, lo: float, hi: float, n_levels: int) -> np.ndarra
     return out
 
 
+def by_step(steps: np.ndarray, values: np.ndarray, width: int, x0: float,
+            x1: float) -> tuple[np.ndarray, np.ndarray]:
+    """Values bucketed on a shared step axis ``[x0, x1]`` of ``width`` cells.
+
+    Returns (value per cell, drawn mask). A cell takes the mean of its points
+    (NaN if any point is non-finite); an empty cell repeats the last value
+    before it (metrics observed every N steps read as steps, not gaps), and
+    cells before the series' first point are not drawn. So every row of a
+    run's detail shares one x axis, and "structure rose before val_acc" reads
+    straight down the column.
+    """
+    s = np.asarray(steps, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    if width <= 0 or len(s) == 0:
+        return np.full(max(width, 0), np.nan), np.zeros(max(width, 0), dtype=bool)
+    span = x1 - x0
+    if span <= 0:
+        idx = np.full(len(s), width - 1, dtype=np.int64)
+    else:
+        idx = np.clip(np.round((s - x0) / span * (width - 1)), 0, width - 1).astype(np.int64)
+    finite = np.isfinite(v)
+    sums = np.bincount(idx, weights=np.where(finite, v, 0.0), minlength=width)
+    cnt = np.bincount(idx, weights=finite.astype(np.float64), minlength=width)
+    bad = np.bincount(idx, weights=(~finite).astype(np.float64), minlength=width)
+    has = np.bincount(idx, minlength=width) > 0
+    out = np.divide(sums, cnt, out=np.full(width, np.nan), where=cnt > 0)
+    out[bad > 0] = np.nan
+    last = np.maximum.accumulate(np.where(has, np.arange(width), -1))
+    drawn = last >= 0
+    out = np.where(drawn, out[np.maximum(last, 0)], np.nan)
+    return out, drawn
+
+
 def spark_text(values: np.ndarray, width: int, g: Glyphs, *,
-               lo: float | None = None, hi: float | None = None) -> str:
-    """The sparkline characters for ``values`` in at most ``width`` cells."""
+               lo: float | None = None, hi: float | None = None,
+               drawn: np.ndarray | None = None) -> str:
+    """The sparkline characters for ``values`` in at most ``width`` cells
+    (cells where ``drawn`` is False are blank)."""
     v = downsample(values, width)
     finite = v[np.isfinite(v)]
     if lo is None:
@@ -61,7 +96,10 @@ def spark_text(values: np.ndarray, width: int, g: Glyphs, *,
     if hi is None:
         hi = float(finite.max()) if len(finite) else 1.0
     lv = levels(v, lo, hi, len(g.spark))
-    return "".join(g.nonfinite if i < 0 else g.spark[i] for i in lv)
+    chars = [g.nonfinite if i < 0 else g.spark[i] for i in lv]
+    if drawn is not None and len(drawn) == len(chars):
+        chars = [c if d else " " for c, d in zip(chars, drawn)]
+    return "".join(chars)
 
 
 def fmt(v: float | None) -> str:
@@ -76,13 +114,28 @@ def fmt(v: float | None) -> str:
     return f"{v:.4g}"
 
 
+def spark_width(width: int, label_w: int = LABEL_W) -> int:
+    """Cells left for the line itself in a row of ``width``."""
+    return max(1, width - label_w - VALUE_W)
+
+
 def spark_cells(label: str, values: np.ndarray, width: int, g: Glyphs, style: Style, *,
                 lo: float | None = None, hi: float | None = None,
-                last: float | None = None, label_w: int = LABEL_W) -> list[Cell]:
-    """A labelled sparkline row: label, line, latest value."""
-    sw = max(1, width - label_w - VALUE_W)
-    text = spark_text(values, sw, g, lo=lo, hi=hi)
+                last: float | None = None, label_w: int = LABEL_W,
+                steps: np.ndarray | None = None,
+                axis: tuple[float, float] | None = None) -> list[Cell]:
+    """A labelled sparkline row: label, line, latest value.
+
+    With ``steps`` and ``axis`` (x0, x1) the line is drawn on that step axis
+    (see :func:`by_step`); otherwise the values fill the width in order.
+    """
+    sw = spark_width(width, label_w)
     val = last if last is not None else (float(values[-1]) if len(values) else None)
+    if steps is not None and axis is not None:
+        cells, drawn = by_step(steps, values, sw, *axis)
+        text = spark_text(cells, sw, g, lo=lo, hi=hi, drawn=drawn)
+    else:
+        text = spark_text(values, sw, g, lo=lo, hi=hi)
     val_style = WARN if val is not None and not math.isfinite(val) else LABEL
     if len(label) >= label_w:
         label = label[: label_w - 2] + "~"
@@ -90,7 +143,7 @@ def spark_cells(label: str, values: np.ndarray, width: int, g: Glyphs, style: St
     # Non-finite marks in red, the rest in the series colour.
     run_start = 0
     for i in range(1, len(text) + 1):
-        if i == len(text) or (text[i] == g.nonfinite) != (text[run_start] == g.nonfinite):
+        if i == len(text) or ((text[i] == g.nonfinite) != (text[run_start] == g.nonfinite)):
             chunk = text[run_start:i]
             parts.append((chunk, WARN if chunk[0] == g.nonfinite else style))
             run_start = i
@@ -132,33 +185,71 @@ class SeriesPanel(LinesWidget):
         if self.rv is None:
             return 1
         rows = detail_rows(self.rv)
-        return 1 + len(rows) + sum(1 for r in rows if r[2])
+        return 2 + len(rows) + sum(1 for r in rows if r[2])
 
     def build(self, width: int, height: int) -> list[Strip]:
         g = glyphs(self.ascii)
         if self.rv is None:
             return [strip([("no run selected", DIM)], width)]
         rv = self.rv
-        out = [strip([(f"metrics of {rv.run}  (step {rv.get('step', '-')})", LABEL)], width)]
         rows = detail_rows(rv)
+        x0, x1 = step_axis(rv, [r[1] for r in rows])
+        out = [strip([(f"metrics of {rv.run}", LABEL),
+                       (f"  steps {x0:.0f}..{x1:.0f} on one axis", DIM)], width)]
         if not rows:
             out.append(strip([("no metrics yet", DIM)], width))
+            return out
         # Labels as wide as the longest name, within a third of the width.
         lw = max([LABEL_W, *(len(r[0]) + 1 for r in rows)])
         lw = min(lw, max(LABEL_W, width // 3))
         for label, name, ref in rows:
-            vals = rv.series[name].array()
-            color = Style(color="deep_sky_blue1")
+            ser = rv.series[name]
+            vals, steps = ser.array(), ser.step_array()
             if ref is None:
-                out.append(strip(spark_cells(label, vals, width, g, color, label_w=lw), width))
+                out.append(strip(spark_cells(label, vals, width, g, SERIES, label_w=lw,
+                                             steps=steps, axis=(x0, x1)), width))
                 continue
             # Value and its permutation null on one shared scale, so the gap is visible.
-            null = rv.series[ref].array()
+            nser = rv.series[ref]
+            null = nser.array()
             both = np.concatenate([vals, null])
             both = both[np.isfinite(both)]
             lo, hi = (float(both.min()), float(both.max())) if len(both) else (0.0, 1.0)
-            out.append(strip(spark_cells(label, vals, width, g, Style(color="magenta"),
-                                         lo=lo, hi=hi, label_w=lw), width))
+            out.append(strip(spark_cells(label, vals, width, g, STRUCTURE, lo=lo, hi=hi,
+                                         label_w=lw, steps=steps, axis=(x0, x1)), width))
             out.append(strip(spark_cells("  null", null, width, g, NULL, lo=lo, hi=hi,
-                                         label_w=lw), width))
+                                         label_w=lw, steps=nser.step_array(),
+                                         axis=(x0, x1)), width))
+        out.append(strip(alert_axis(rv, width, lw, x0, x1, g), width))
         return out
+
+
+SERIES = Style(color="deep_sky_blue1")
+STRUCTURE = Style(color="magenta")
+ALERT_MARKS = {"memorized": "m", "onset": "o", "generalized": "g", "diverged": "d",
+               "stalled": "s", "lost": "l", "dropped": "x"}
+
+
+def step_axis(rv: RunView, names: list[str]) -> tuple[float, float]:
+    """The step range shared by a run's sparklines: first to last step of any of them."""
+    firsts = [rv.series[n].steps[0] for n in names if n in rv.series and len(rv.series[n])]
+    lasts = [rv.series[n].steps[-1] for n in names if n in rv.series and len(rv.series[n])]
+    if not firsts:
+        return 0.0, 1.0
+    return float(min(firsts)), float(max(lasts))
+
+
+def alert_axis(rv: RunView, width: int, label_w: int, x0: float, x1: float,
+               g: Glyphs) -> list[Cell]:
+    """A row under the sparklines marking the run's alerts at their steps
+    (m memorized, o onset, g generalized, d diverged, ...)."""
+    sw = spark_width(width, label_w)
+    cells: list[Cell] = [(g.hline, DIM)] * sw
+    for ev in rv.alerts:
+        step = ev.raw.get("step")
+        if not isinstance(step, (int, float)) or ev.status == "resolved" or not (
+                x0 <= step <= x1):
+            continue
+        i = 0 if x1 <= x0 else int(round((step - x0) / (x1 - x0) * (sw - 1)))
+        cells[i] = (ALERT_MARKS.get(ev.kind, "?"), kind_style(ev.kind) + Style(bold=True))
+    return [("alerts".ljust(label_w), DIM), *cells, (f"{x1:.0f}".rjust(VALUE_W), DIM)]

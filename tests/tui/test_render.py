@@ -111,3 +111,29 @@ def test_order_filters_and_sorts_with_missing_last():
     assert order(m, "name", False, "MEMO") == ["memo-wd0"]
     assert order(m, "name", False, "diverged") == ["nan-lr1"]  # phase matches too
     assert order(m, "name", False, "live grok") == ["grok-wd1"]  # words AND
+
+
+def test_by_step_puts_sparse_and_dense_series_on_one_axis():
+    from grokwatch.tui.sparkline import by_step
+
+    # Dense loss every step, geometry every 100 steps from step 300: same axis 0..999.
+    dense, drawn = by_step(np.arange(1000), np.linspace(1, 0, 1000), 10, 0, 999)
+    assert drawn.all() and dense[0] > dense[-1]
+    sparse, drawn = by_step(np.arange(300, 1000, 100), np.arange(7.0), 10, 0, 999)
+    assert not drawn[:3].any() and drawn[3:].all()  # nothing before its first point
+    assert sparse[3] == 0.0 and sparse[-1] == 6.0
+    assert (np.diff(sparse[3:]) >= 0).all()  # empty cells repeat the last value
+    nan, _ = by_step(np.array([0, 500, 999]), np.array([1.0, math.nan, 2.0]), 3, 0, 999)
+    assert math.isnan(nan[1]) and nan[2] == 2.0
+
+
+def test_alert_axis_marks_alert_steps():
+    from grokwatch.tui.sparkline import alert_axis
+
+    m = Model()
+    m.apply_snapshot(D.snapshot())
+    rv = m.runs["grok-wd1"]
+    row = text(alert_axis(rv, 80, 18, 0, 1990, UNICODE))
+    line = row[18:18 + 80 - 18 - 10]
+    assert line.index("m") < line.index("o")  # memorized at 210, onset at 1200
+    assert abs(line.index("o") / (len(line) - 1) - 1200 / 1990) < 0.03
