@@ -89,11 +89,15 @@ def fourier_block(name: str, step: int, power: np.ndarray, width: int, height: i
                   g: Glyphs, null_spec: np.ndarray | None = None) -> list[list[Cell]]:
     """Title, bars and axis for one Fourier power spectrum over k = 1..K."""
     if null_spec is not None and len(null_spec):
-        null, null_name = float(np.nanmean(null_spec)), "null"
+        null = float(np.nanmean(null_spec))
     else:
-        # No permutation-null spectrum sent: the flat level of the same total power.
+        # The permutation null needs no second spectrum: shuffling the rows keeps
+        # both the total energy and the DC term (the row sum), and its expected
+        # power is the same at every k != 0. So the null is exactly flat, at the
+        # mean of the non-DC spectrum the probe sends (k = 1..p//2).
         finite = power[np.isfinite(power)]
-        null, null_name = (float(finite.mean()) if len(finite) else 0.0), "flat"
+        null = float(finite.mean()) if len(finite) else 0.0
+    null_name = "null"
     keys = key_freqs(power, null)
     key_txt = " ".join(str(k + 1) for k in keys) or "none"
     title: list[Cell] = [(f"{name} @ {step}  K={len(power)}  ", LABEL),
