@@ -83,7 +83,7 @@ def compare_lines(runs: list[RunView], metric: str, width: int, height: int,
         if s is None:
             series.append((np.zeros(0), np.zeros(0)))
         else:
-            series.append((np.fromiter(s.steps, dtype=np.float64, count=len(s)), s.array()))
+            series.append((s.step_array().astype(np.float64), s.array()))
     chart_h = max(3, height - 4)
     chart_w = max(4, width - Y_AXIS_W - 1)
     cells, x0, x1, y0, y1 = overlay(series, chart_w, chart_h, g.braille)

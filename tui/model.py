@@ -16,28 +16,34 @@ import numpy as np
 
 from grokwatch import wire
 
-MAX_POINTS = 4096  # per series: more than any terminal is wide
+MAX_POINTS = 1024  # per series: more than any terminal is wide
 MAX_EVENTS = 2000  # alerts + hook events kept for the alerts view
 LAG_SCALAR = "bench.t_send"  # bench/tui_load.py carries its send time here
 
 
 class Series:
-    """A bounded (step, value) tail of one metric."""
+    """A bounded (step, value) tail of one metric, in numpy arrays.
 
-    __slots__ = ("steps", "values")
+    16 bytes a point (a deque of Python floats costs ~64): 200 runs x 15
+    metrics at the bound take ~60 MB. Storage grows to 1.25 x ``maxlen``; when
+    full, the newest ``maxlen`` points move to the front (amortised O(1)).
+    """
+
+    __slots__ = ("maxlen", "_steps", "_values", "_n")
 
     def __init__(self, maxlen: int = MAX_POINTS) -> None:
-        self.steps: deque[int] = deque(maxlen=maxlen)
-        self.values: deque[float] = deque(maxlen=maxlen)
+        self.maxlen = maxlen
+        self._steps = np.empty(0, dtype=np.int64)
+        self._values = np.empty(0, dtype=np.float64)
+        self._n = 0
 
     def extend(self, steps: list, values: list) -> None:
-        """Append points; out-of-order or repeated steps replace nothing (kept as sent)."""
+        """Append points in the order sent; bad steps are skipped, bad values become NaN."""
         n = min(len(steps), len(values))
         try:
             st = [int(x) for x in steps[:n]]
             vs = [float(x) for x in values[:n]]
         except (TypeError, ValueError):
-            # Something not numeric slipped in: skip bad steps, NaN for bad values.
             st, vs = [], []
             for x, v in zip(steps[:n], values[:n]):
                 try:
@@ -45,19 +51,54 @@ class Series:
                 except (TypeError, ValueError):
                     continue
                 vs.append(_float(v))
-        self.steps.extend(st)
-        self.values.extend(vs)
+        k = len(st)
+        if k == 0:
+            return
+        if k >= self.maxlen:
+            st, vs, k = st[-self.maxlen:], vs[-self.maxlen:], self.maxlen
+            self._n = 0
+        need = self._n + k
+        if need > len(self._values):
+            cap = self.maxlen + max(16, self.maxlen // 4)
+            if len(self._values) < cap:
+                new_cap = min(cap, max(need, 2 * len(self._values), 16))
+                self._steps = np.resize(self._steps, new_cap)
+                self._values = np.resize(self._values, new_cap)
+            if need > len(self._values):
+                keep = self.maxlen - k  # the newest points that stay
+                lo = self._n - keep
+                self._steps[:keep] = self._steps[lo:self._n]
+                self._values[:keep] = self._values[lo:self._n]
+                self._n = keep
+        if k == 1:  # the common case for live updates; item writes beat slices
+            self._steps[self._n] = st[0]
+            self._values[self._n] = vs[0]
+        else:
+            self._steps[self._n:self._n + k] = st
+            self._values[self._n:self._n + k] = vs
+        self._n += k  # may exceed maxlen until the next shift; readers see the newest
+
+    def _lo(self) -> int:
+        return max(0, self._n - self.maxlen)
 
     def array(self) -> np.ndarray:
-        """The values as a float64 array (NaN where the probe sent NaN)."""
-        return np.fromiter(self.values, dtype=np.float64, count=len(self.values))
+        """The values (a copy) as float64 (NaN where the probe sent NaN)."""
+        return self._values[self._lo():self._n].copy()
 
     def step_array(self) -> np.ndarray:
-        """The steps as an int64 array."""
-        return np.fromiter(self.steps, dtype=np.int64, count=len(self.steps))
+        """The steps (a copy) as int64."""
+        return self._steps[self._lo():self._n].copy()
+
+    @property
+    def first_step(self) -> int:
+        return int(self._steps[self._lo()])
+
+    @property
+    def last_step(self) -> int:
+        return int(self._steps[self._n - 1])
 
     def __len__(self) -> int:
-        return len(self.values)
+        return self._n - self._lo()
 
 
 def _float(v: Any) -> float:

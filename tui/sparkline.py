@@ -232,8 +232,8 @@ ALERT_MARKS = {"memorized": "m", "onset": "o", "generalized": "g", "diverged": "
 
 def step_axis(rv: RunView, names: list[str]) -> tuple[float, float]:
     """The step range shared by a run's sparklines: first to last step of any of them."""
-    firsts = [rv.series[n].steps[0] for n in names if n in rv.series and len(rv.series[n])]
-    lasts = [rv.series[n].steps[-1] for n in names if n in rv.series and len(rv.series[n])]
+    firsts = [rv.series[n].first_step for n in names if n in rv.series and len(rv.series[n])]
+    lasts = [rv.series[n].last_step for n in names if n in rv.series and len(rv.series[n])]
     if not firsts:
         return 0.0, 1.0
     return float(min(firsts)), float(max(lasts))

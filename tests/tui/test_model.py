@@ -69,7 +69,8 @@ def test_nan_values_survive():
 def test_series_is_bounded():
     s = Series()
     s.extend(range(MAX_POINTS + 500), np.arange(MAX_POINTS + 500, dtype=float))
-    assert len(s) == MAX_POINTS and s.steps[0] == 500
+    assert len(s) == MAX_POINTS and s.first_step == 500 and s.last_step == MAX_POINTS + 499
+    assert np.array_equal(s.array(), np.arange(500, MAX_POINTS + 500, dtype=float))
 
 
 def test_disconnect_keeps_state_and_snapshot_replaces_it():
@@ -114,5 +115,22 @@ def test_packed_arrays_roundtrip_in_run_update():
 def test_series_skips_bad_points_and_keeps_steps_aligned():
     s = Series()
     s.extend([1, "x", 3, 4], [1.0, 2.0, "nan?", None])
-    assert list(s.steps) == [1, 3, 4] and len(s.values) == 3
-    assert s.values[0] == 1.0 and math.isnan(s.values[1]) and math.isnan(s.values[2])
+    assert list(s.step_array()) == [1, 3, 4] and len(s.array()) == 3
+    v = s.array()
+    assert v[0] == 1.0 and math.isnan(v[1]) and math.isnan(v[2])
+
+
+def test_series_ring_keeps_the_newest_points_in_order_across_shifts():
+    s = Series(maxlen=100)
+    expect: list[int] = []
+    rng = np.random.default_rng(1)
+    step = 0
+    for _ in range(300):  # many small and some large batches, through several shifts
+        k = int(rng.integers(1, 40)) if rng.random() < 0.9 else int(rng.integers(90, 250))
+        batch = list(range(step, step + k))
+        step += k
+        s.extend(batch, [float(x) for x in batch])
+        expect = (expect + batch)[-100:]
+        assert list(s.step_array()) == expect
+        assert list(s.array()) == [float(x) for x in expect]
+        assert s.first_step == expect[0] and s.last_step == expect[-1] and len(s) == len(expect)
