@@ -99,7 +99,9 @@ def _lead(t_mem: int | None, t_fire: int | None, t_50: int | None) -> tuple[Any,
     if t_fire is None or t_50 is None or t_mem is None:
         return None, None
     lead = t_50 - t_fire
-    return lead, lead / max(t_50 - t_mem, 1)
+    if t_50 <= t_mem:
+        return lead, None  # no memorized plateau (comprehension): no fraction to speak of
+    return lead, lead / (t_50 - t_mem)
 
 
 def main() -> int:
