@@ -18,7 +18,7 @@ from grokwatch.daemon.alert import Alert
 from grokwatch.daemon.detectors import RunDetector
 from grokwatch.daemon.fastwire import FastDecoder
 from grokwatch.daemon.runstate import RunState, Session
-from grokwatch.daemon.store import KIND_CODES, Store, pack
+from grokwatch.daemon.store import KIND_CODES, Store
 
 from grokwatch import wire
 
@@ -45,7 +45,8 @@ class Ingest:
         self.duplicates = 0
         self.bytes = 0
         self.alerts: list[Alert] = []  # new alerts for the server to store, publish, hook
-        self._rows: list[tuple] = []
+        self._chunks: dict[tuple[int, int], list] = {}  # (run_id, sid) -> records to store
+        self._n_pending = 0
         self._dirty_runs: set[str] = set()  # runs whose info must be written
         self._touched: dict[tuple[bytes, str, int], None] = {}  # (peer, run, sid) to ack
         self._peer_run: dict[bytes, str] = {}
@@ -147,9 +148,11 @@ class Ingest:
         rs.last_heard = now
         resend = bool(frame.recs) and frame.recs[0].seq <= sess.hi
         gaps0 = sess.gaps
-        rows = self._rows
         rid = rs.run_id
         sid = frame.sid
+        rows = self._chunks.get((rid, sid))
+        if rows is None:
+            rows = self._chunks[(rid, sid)] = []
         new = 0
         dups = 0
         for rec in frame.recs:
@@ -160,25 +163,25 @@ class Ingest:
             kind = rec.kind
             if kind == "scalars":
                 vals = rec.vals
-                rows.append((rid, sid, rec.seq, 1, rec.step, rec.t, pack(vals)))
+                rows.append((rec.seq, 1, rec.step, rec.t, vals))
                 rs.add_scalars(rec.step, vals)
                 out = det.on_scalars(rec.step, rec.t, vals)
                 if out:
                     alerts += self._label(rs, out)
             elif kind == "hello":
                 h = rec.hello
-                rows.append((rid, sid, rec.seq, 0, None, rec.t, pack(h)))
+                rows.append((rec.seq, 0, None, rec.t, h))
                 rs.info.update(host=h["host"], pid=h["pid"], config=h["config"],
                                modulus=h["modulus"], start=h["start"], sid=sid, step=0)
                 rs.info["state"] = "live"
                 det = rs.detector = self._detector(rs, h)
             elif kind in ("spectrum", "points"):
                 packed = wire.pack_array(rec.arr)
-                rows.append((rid, sid, rec.seq, KIND_CODES[kind], rec.step, rec.t,
-                             pack({"name": rec.name, "arr": packed})))
+                rows.append((rec.seq, KIND_CODES[kind], rec.step, rec.t,
+                             {"name": rec.name, "arr": packed}))
                 rs.set_array(kind, rec.name, rec.step, packed)
             else:  # bye
-                rows.append((rid, sid, rec.seq, 4, None, rec.t, None))
+                rows.append((rec.seq, 4, None, rec.t, None))
                 rs.info["state"] = "finished"
                 alerts += self._label(rs, det.on_bye(rs.info["step"], rec.t))
             rs.info["last_t"] = rec.t
@@ -209,6 +212,7 @@ class Ingest:
         if det.phase != rs.phase or det.onset_step != rs.onset_step:
             rs.phase, rs.onset_step = det.phase, det.onset_step
         rs.count_records(new)
+        self._n_pending += new
         rs.counters["duplicates"] += dups
         self.records += new
         self.duplicates += dups
@@ -257,7 +261,7 @@ class Ingest:
 
     def pending_rows(self) -> int:
         """Records accepted but not yet committed."""
-        return len(self._rows)
+        return self._n_pending
 
     def pending_age(self) -> float:
         """Seconds since the oldest uncommitted change (0 when nothing waits)."""
@@ -265,7 +269,7 @@ class Ingest:
 
     def has_work(self) -> bool:
         """True when a commit would write or ack anything."""
-        return bool(self._rows or self._touched or (
+        return bool(self._n_pending or self._touched or (
             self._dirty_runs and time.monotonic() - self._last_info >= self.info_interval))
 
     def commit(self, alerts: list[dict] | None = None,
@@ -283,8 +287,8 @@ class Ingest:
             rs = self.runs[run]
             s = rs.sessions[sid]
             sessions.append((rs.run_id, sid, s.hi, s.gaps, s.dropped, s.errors, s.holes))
-        if self._rows or runs or sessions or alerts or hook_events:
-            self.store.write_batch(self._rows, runs, sessions, alerts or [], hook_events or [])
+        if self._n_pending or runs or sessions or alerts or hook_events:
+            self.store.write_batch(self._chunks, runs, sessions, alerts or [], hook_events or [])
         acks = []
         for (peer, run, sid) in self._touched:
             s = self.runs[run].sessions[sid]
@@ -292,7 +296,8 @@ class Ingest:
             if mark > 0:
                 s.acked = mark
                 acks.append((peer, wire.encode_ack(run, sid, mark)))
-        self._rows = []
+        self._chunks = {}
+        self._n_pending = 0
         self._touched = {}
         self._first_pending = 0.0
         return acks
@@ -306,5 +311,5 @@ class Ingest:
                 "live_runs": sum(rs.info["state"] == "live" for rs in self.runs.values()),
                 "gaps": sum(rs.counters["gaps"] for rs in self.runs.values()),
                 "dropped": sum(rs.counters["dropped"] for rs in self.runs.values()),
-                "missing": missing, "pending_rows": len(self._rows),
+                "missing": missing, "pending_rows": self._n_pending,
                 "series_bytes": sum(rs.memory_bytes() for rs in self.runs.values())}

@@ -6,10 +6,15 @@ Layout (schema version 1, ``PRAGMA application_id`` = ``'grkw'``):
                  state, step, last_t, sid, counters)
 ``sessions``     run_id, sid, hi (highest seq stored), gaps, dropped, errors,
                  holes (msgpack list of open [lo, hi] seq ranges)
-``records``      run_id, sid, seq, kind, step, t, data; primary key (run_id, sid,
-                 seq), so a record is never stored twice. ``data`` is msgpack:
+``chunks``       id, run_id, sid, seq_lo, seq_hi, n, data: the records of one
+                 session that one batch committed, as one msgpack list of
+                 ``[seq, kind_code, step, t, payload]`` sorted by seq (payload:
                  scalars -> {name: value}; spectrum/points -> {"name", "arr"
-                 (packed array)}; hello -> the hello map; bye -> NULL.
+                 (packed array)}; hello -> the hello map; bye -> nil). One row
+                 per batch and session instead of one per record: rows are
+                 what SQLite charges for. Dedup happens before (per-session
+                 seq bookkeeping, saved in ``sessions`` in the same
+                 transaction), so a seq is in at most one chunk.
 ``alerts``       id, run, kind, t, data (msgpack Alert map)
 ``hook_events``  id, run, t, data (msgpack HookEvent map)
 
@@ -20,6 +25,7 @@ with :func:`open_store` and use the ``iter_*``/``load_*`` methods.
 from __future__ import annotations
 
 import fnmatch
+import heapq
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -40,10 +46,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     run_id INTEGER NOT NULL, sid INTEGER NOT NULL, hi INTEGER NOT NULL,
     gaps INTEGER NOT NULL, dropped INTEGER NOT NULL, errors INTEGER NOT NULL,
     holes BLOB, PRIMARY KEY (run_id, sid)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS records (
-    run_id INTEGER NOT NULL, sid INTEGER NOT NULL, seq INTEGER NOT NULL,
-    kind INTEGER NOT NULL, step INTEGER, t REAL NOT NULL, data BLOB,
-    PRIMARY KEY (run_id, sid, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, sid INTEGER NOT NULL,
+    seq_lo INTEGER NOT NULL, seq_hi INTEGER NOT NULL, n INTEGER NOT NULL,
+    t0 REAL NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_session ON chunks (run_id, sid, seq_lo);
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY, run TEXT NOT NULL, kind TEXT NOT NULL, t REAL NOT NULL,
     data BLOB NOT NULL);
@@ -150,21 +157,29 @@ class Store:
             self._run_ids[name] = rid
         return rid
 
-    def write_batch(self, records: list[tuple], runs: dict[str, dict],
+    def write_batch(self, chunks: dict[tuple[int, int], list], runs: dict[str, dict],
                     sessions: list[tuple], alerts: list[dict],
                     hook_events: list[dict]) -> None:
         """Write one batch in one transaction.
 
-        ``records``: (run_id, sid, seq, kind_code, step, t, data_blob) rows;
+        ``chunks``: (run_id, sid) -> list of ``[seq, kind_code, step, t, payload]``;
         ``runs``: name -> info map; ``sessions``: (run_id, sid, hi, gaps,
         dropped, errors, holes) rows; alerts and hook events as wire maps.
         """
         db = self.db
         db.execute("BEGIN")
         try:
-            if records:
-                # OR IGNORE: the primary key is the last line of defence against doubles.
-                db.executemany("INSERT OR IGNORE INTO records VALUES (?,?,?,?,?,?,?)", records)
+            rows = []
+            n = 0
+            for (rid, sid), recs in chunks.items():
+                if recs:
+                    recs.sort(key=_seq_of)  # a resend filling a hole may come after newer seqs
+                    rows.append((rid, sid, recs[0][0], recs[-1][0], len(recs),
+                                 min(r[3] for r in recs), pack(recs)))
+                    n += len(recs)
+            if rows:
+                db.executemany("INSERT INTO chunks(run_id, sid, seq_lo, seq_hi, n, t0, data) "
+                               "VALUES (?,?,?,?,?,?,?)", rows)
             if runs:
                 db.executemany("UPDATE runs SET info=? WHERE name=?",
                                [(pack(info), name) for name, info in runs.items()])
@@ -182,7 +197,7 @@ class Store:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self.rows_written += len(records)
+        self.rows_written += n
         self.commits += 1
 
     # ---------------------------------------------------------------- reads
@@ -223,19 +238,25 @@ class Store:
         rid = self._rid(run)
         if rid is None:
             return
-        where = ""
-        args: list[Any] = []
-        if kinds is not None:
-            codes = [KIND_CODES[k] for k in kinds]
-            where = f" AND kind IN ({','.join('?' * len(codes))})"
-            args = codes
+        codes = None if kinds is None else {KIND_CODES[k] for k in kinds}
         sids = [r[0] for r in self.db.execute(
-            "SELECT sid, MIN(t) FROM records WHERE run_id=? GROUP BY sid ORDER BY 2, 1", (rid,))]
+            "SELECT sid, MIN(t0) FROM chunks WHERE run_id=? GROUP BY sid ORDER BY 2, 1", (rid,))]
         for sid in sids:
-            for seq, kind, step, t, data in self.db.execute(
-                    "SELECT seq, kind, step, t, data FROM records WHERE run_id=? AND sid=?"
-                    + where + " ORDER BY seq", [rid, sid, *args]):
-                yield sid, seq, CODE_KINDS[kind], step, t, unpack(data)
+            # Chunks come by seq_lo, and every later chunk starts above that: whatever in
+            # the heap is below the next chunk's seq_lo can go out in order now.
+            heap: list = []
+            n = 0
+            for lo, data in self.db.execute(
+                    "SELECT seq_lo, data FROM chunks WHERE run_id=? AND sid=? ORDER BY seq_lo",
+                    (rid, sid)):
+                while heap and heap[0][0] < lo:
+                    yield _out(sid, heapq.heappop(heap)[2])
+                for rec in unpack(data):
+                    if codes is None or rec[1] in codes:
+                        n += 1
+                        heapq.heappush(heap, (rec[0], n, rec))  # n: never compare payloads
+            while heap:
+                yield _out(sid, heapq.heappop(heap)[2])
 
     def iter_scalars(self, run: str) -> Iterator[tuple[int, float, dict[str, float]]]:
         """Yield ``(step, t, vals)`` for each stored scalars record of one run."""
@@ -277,6 +298,15 @@ class Store:
                     break
         out.reverse()
         return out
+
+
+def _seq_of(rec: list) -> int:
+    return rec[0]
+
+
+def _out(sid: int, rec: list) -> tuple[int, int, str, int | None, float, Any]:
+    seq, code, step, t, payload = rec
+    return sid, seq, CODE_KINDS[code], step, t, payload
 
 
 def open_store(path: Path | str, *, readonly: bool = False) -> Store:

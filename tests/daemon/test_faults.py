@@ -32,14 +32,12 @@ def wait_for(pred, timeout=15.0, every=0.05):
 
 
 def stored_seqs(db, run):
-    """(sid, seq) of every stored record of a run, counted straight from SQLite."""
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    """(sid, seq) of every stored record of a run, read from the store file."""
+    st = open_store(db, readonly=True)
     try:
-        rid = con.execute("SELECT id FROM runs WHERE name=?", (run,)).fetchone()[0]
-        return con.execute("SELECT sid, seq FROM records WHERE run_id=? ORDER BY sid, seq",
-                           (rid,)).fetchall()
+        return [(sid, seq) for sid, seq, *_ in st.iter_records(run)]
     finally:
-        con.close()
+        st.close()
 
 
 # ---------------------------------------------------------------- hostile frames

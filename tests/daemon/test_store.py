@@ -6,7 +6,7 @@ import sqlite3
 import stat
 
 import pytest
-from grokwatch.daemon.store import SCHEMA_VERSION, StoreError, open_store, pack
+from grokwatch.daemon.store import SCHEMA_VERSION, StoreError, open_store
 
 
 def test_new_store_is_private(tmp_path):
@@ -66,14 +66,13 @@ def test_readonly_missing_and_empty(tmp_path):
         open_store(tmp_path / "empty.db", readonly=True)
 
 
-def test_roundtrip_and_duplicate_key_ignored(tmp_path):
+def test_roundtrip(tmp_path):
     st = open_store(tmp_path / "g.db")
     rid = st.run_id("run-a")
-    rows = [(rid, 7, s, 1, s * 10, 100.0 + s, pack({"loss": 1.0 / s})) for s in range(1, 6)]
+    chunk = [(s, 1, s * 10, 100.0 + s, {"loss": 1.0 / s}) for s in range(1, 6)]
     alert = {"run": "run-a", "kind": "memorized", "t": 1.0, "status": "firing", "step": 3}
-    st.write_batch(rows, {"run-a": {"step": 50, "state": "live"}},
+    st.write_batch({(rid, 7): chunk}, {"run-a": {"step": 50, "state": "live"}},
                    [(rid, 7, 5, 0, 0, 0, [])], [alert], [{"run": "run-a", "t": 2.0, "rule": "x"}])
-    st.write_batch(rows[:2], {}, [], [], [])  # a resend: the primary key keeps one copy
     st.close()
     ro = open_store(tmp_path / "g.db", readonly=True)
     assert [r[1] for r in ro.iter_records("run-a")] == [1, 2, 3, 4, 5]
@@ -85,14 +84,29 @@ def test_roundtrip_and_duplicate_key_ignored(tmp_path):
     assert ro.load_alerts(kind="onset") == []
     assert ro.load_hook_events()[0]["rule"] == "x"
     assert list(ro.iter_records("no-such-run")) == []
+    assert ro.rows_written == 0 and st.rows_written == 5
+
+
+def test_chunks_that_interleave_come_back_in_seq_order(tmp_path):
+    st = open_store(tmp_path / "g.db")
+    rid = st.run_id("r")
+
+    def rec(q):
+        return (q, 1, q, float(q), {"a": float(q)})
+    # Batch 1 stored 1..3 and 8..9 (4..7 were lost in transit); batch 2 has 10..12;
+    # batch 3 is the probe's resend filling 4..7, out of order in the batch.
+    st.write_batch({(rid, 1): [rec(q) for q in (1, 2, 3, 8, 9)]}, {}, [], [], [])
+    st.write_batch({(rid, 1): [rec(q) for q in (10, 11, 12)]}, {}, [], [], [])
+    st.write_batch({(rid, 1): [rec(q) for q in (6, 7, 4, 5)]}, {}, [], [], [])
+    assert [r[1] for r in st.iter_records("r")] == list(range(1, 13))
+    assert [r[1] for r in st.iter_records("r", ("hello",))] == []
 
 
 def test_sessions_replay_in_start_order_not_sid_order(tmp_path):
     st = open_store(tmp_path / "g.db")
     rid = st.run_id("r")
     # The run was restarted: session 5 (first) then session 2 (second, lower random sid).
-    rows = [(rid, 5, 1, 1, 0, 10.0, pack({"a": 1.0})), (rid, 5, 2, 1, 1, 11.0, pack({"a": 2.0})),
-            (rid, 2, 1, 1, 0, 20.0, pack({"a": 3.0}))]
-    st.write_batch(rows, {}, [], [], [])
+    st.write_batch({(rid, 5): [(1, 1, 0, 10.0, {"a": 1.0}), (2, 1, 1, 11.0, {"a": 2.0})],
+                    (rid, 2): [(1, 1, 0, 20.0, {"a": 3.0})]}, {}, [], [], [])
     assert [(r[0], r[1]) for r in st.iter_records("r")] == [(5, 1), (5, 2), (2, 1)]
     assert [v["a"] for _, _, v in st.iter_scalars("r")] == [1.0, 2.0, 3.0]
