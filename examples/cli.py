@@ -61,14 +61,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     from grokwatch.examples.presets import preset_config
 
     try:
-        cfgmap = preset_config(args.preset, fast=args.fast, scale=args.scale, steps=args.steps,
-                               **{name: getattr(args, name) for name, _, _ in _FIELDS})
-        if "threads" not in cfgmap:
-            cfgmap["threads"] = 1
         import threading
 
         from grokwatch.examples.train import WorkloadConfig, run_workload
-
+    except ModuleNotFoundError as e:
+        if e.name != "torch":
+            raise
+        print("grokwatch train: the workloads need torch: pip install 'grokwatch[torch]'",
+              file=sys.stderr)
+        return 2
+    try:
+        cfgmap = preset_config(args.preset, fast=args.fast, scale=args.scale, steps=args.steps,
+                               **{name: getattr(args, name) for name, _, _ in _FIELDS})
+        cfgmap.setdefault("threads", 1)
         cfg = WorkloadConfig.from_dict(cfgmap)
     except ValueError as e:
         print(f"grokwatch train: {e}", file=sys.stderr)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import importlib.util
 import os
 import shutil
 import signal
@@ -331,6 +332,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     if args.scale is not None and not args.scale > 0:
         print("grokwatch demo: --scale must be > 0", file=sys.stderr)
+        return 2
+    if importlib.util.find_spec("torch") is None:
+        print("grokwatch demo: the example trainings need torch: pip install 'grokwatch[torch]'",
+              file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="grokwatch-demo-"))
     daemon: OwnDaemon | None = None

@@ -100,3 +100,39 @@ def test_confusion_never_fits(daemon):
     kinds = firing(alerts)
     assert not {"memorized", "onset", "generalized"} & set(kinds), alerts
     assert state["phase"] == "confusion"
+
+
+def test_sigterm_stops_a_training_cleanly_and_it_says_bye(daemon):
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "grokwatch", "train", "grokking", "--run",
+                             "term", "--endpoint", daemon.ingest, "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        step = None
+        while time.monotonic() < deadline:
+            runs = {r["run"]: r for r in daemon.request("runs")["runs"]}
+            step = (runs.get("term") or {}).get("step")
+            if step:
+                break
+            time.sleep(0.2)
+        assert step, "the run never reached the daemon"
+        assert runs["term"]["state"] == "live"
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr.read()
+    # The bye may still be in flight when the process is gone: give the daemon a moment.
+    deadline = time.monotonic() + 10
+    while True:
+        state, _ = run_state(daemon, "term")
+        if state["state"] != "live" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert state["state"] == "finished", state  # a bye, not silence
+    assert state["step"] >= step
