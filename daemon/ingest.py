@@ -47,6 +47,7 @@ class Ingest:
         self.alerts: list[Alert] = []  # new alerts for the server to store, publish, hook
         self._chunks: dict[tuple[int, int], list] = {}  # (run_id, sid) -> records to store
         self._n_pending = 0
+        self._frames: list[tuple] = []  # frames whose every record is new: stored as received
         self._dirty_runs: set[str] = set()  # runs whose info must be written
         self._touched: dict[tuple[bytes, str, int], None] = {}  # (peer, run, sid) to ack
         self._peer_run: dict[bytes, str] = {}
@@ -153,6 +154,7 @@ class Ingest:
         rows = self._chunks.get((rid, sid))
         if rows is None:
             rows = self._chunks[(rid, sid)] = []
+        start_len = len(rows)
         new = 0
         dups = 0
         for rec in frame.recs:
@@ -186,6 +188,11 @@ class Ingest:
                 alerts += self._label(rs, det.on_bye(rs.info["step"], rec.t))
             rs.info["last_t"] = rec.t
         if new:
+            if not dups:  # all new: keep the frame's own bytes, skip re-encoding
+                del rows[start_len:]
+                recs = frame.recs
+                self._frames.append((rid, sid, recs[0].seq, recs[-1].seq, new,
+                                     min(r.t for r in recs), data))
             if rs.info["sid"] is None:
                 rs.info["sid"] = sid
             if not self._first_pending:
@@ -288,7 +295,8 @@ class Ingest:
             s = rs.sessions[sid]
             sessions.append((rs.run_id, sid, s.hi, s.gaps, s.dropped, s.errors, s.holes))
         if self._n_pending or runs or sessions or alerts or hook_events:
-            self.store.write_batch(self._chunks, runs, sessions, alerts or [], hook_events or [])
+            self.store.write_batch(self._chunks, runs, sessions, alerts or [], hook_events or [],
+                                   self._frames)
         acks = []
         for (peer, run, sid) in self._touched:
             s = self.runs[run].sessions[sid]
@@ -297,6 +305,7 @@ class Ingest:
                 s.acked = mark
                 acks.append((peer, wire.encode_ack(run, sid, mark)))
         self._chunks = {}
+        self._frames = []
         self._n_pending = 0
         self._touched = {}
         self._first_pending = 0.0

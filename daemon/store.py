@@ -6,15 +6,18 @@ Layout (schema version 1, ``PRAGMA application_id`` = ``'grkw'``):
                  state, step, last_t, sid, counters)
 ``sessions``     run_id, sid, hi (highest seq stored), gaps, dropped, errors,
                  holes (msgpack list of open [lo, hi] seq ranges)
-``chunks``       id, run_id, sid, seq_lo, seq_hi, n, data: the records of one
-                 session that one batch committed, as one msgpack list of
-                 ``[seq, kind_code, step, t, payload]`` sorted by seq (payload:
-                 scalars -> {name: value}; spectrum/points -> {"name", "arr"
-                 (packed array)}; hello -> the hello map; bye -> nil). One row
-                 per batch and session instead of one per record: rows are
-                 what SQLite charges for. Dedup happens before (per-session
-                 seq bookkeeping, saved in ``sessions`` in the same
-                 transaction), so a seq is in at most one chunk.
+``chunks``       id, run_id, sid, seq_lo, seq_hi, n, t0, fmt, data: records of one
+                 session. ``fmt`` 1: ``data`` is a probe frame exactly as
+                 received (every record in it was new: the common case, and
+                 no re-encoding at all); ``fmt`` 0: a msgpack list of ``[seq,
+                 kind_code, step, t, payload]`` sorted by seq (payload: scalars
+                 -> {name: value}; spectrum/points -> {"name", "arr" (packed
+                 array)}; hello -> the hello map; bye -> nil), for what was
+                 left of frames that also carried duplicates. A few rows per
+                 batch instead of one per record: rows are what SQLite charges
+                 for. Dedup happens before (per-session seq bookkeeping, saved
+                 in ``sessions`` in the same transaction), so a seq is stored
+                 in at most one chunk.
 ``alerts``       id, run, kind, t, data (msgpack Alert map)
 ``hook_events``  id, run, t, data (msgpack HookEvent map)
 
@@ -49,7 +52,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL, sid INTEGER NOT NULL,
     seq_lo INTEGER NOT NULL, seq_hi INTEGER NOT NULL, n INTEGER NOT NULL,
-    t0 REAL NOT NULL, data BLOB NOT NULL);
+    t0 REAL NOT NULL, fmt INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_session ON chunks (run_id, sid, seq_lo);
 CREATE TABLE IF NOT EXISTS alerts (
     id INTEGER PRIMARY KEY, run TEXT NOT NULL, kind TEXT NOT NULL, t REAL NOT NULL,
@@ -159,9 +162,11 @@ class Store:
 
     def write_batch(self, chunks: dict[tuple[int, int], list], runs: dict[str, dict],
                     sessions: list[tuple], alerts: list[dict],
-                    hook_events: list[dict]) -> None:
+                    hook_events: list[dict], frames: list[tuple] | None = None) -> None:
         """Write one batch in one transaction.
 
+        ``frames``: (run_id, sid, seq_lo, seq_hi, n, t0, raw_frame_bytes) of frames
+        whose every record is new, stored as received;
         ``chunks``: (run_id, sid) -> list of ``[seq, kind_code, step, t, payload]``;
         ``runs``: name -> info map; ``sessions``: (run_id, sid, hi, gaps,
         dropped, errors, holes) rows; alerts and hook events as wire maps.
@@ -175,11 +180,14 @@ class Store:
                 if recs:
                     recs.sort(key=_seq_of)  # a resend filling a hole may come after newer seqs
                     rows.append((rid, sid, recs[0][0], recs[-1][0], len(recs),
-                                 min(r[3] for r in recs), pack(recs)))
+                                 min(r[3] for r in recs), 0, pack(recs)))
                     n += len(recs)
+            for f in frames or ():
+                rows.append((*f[:6], 1, f[6]))
+                n += f[4]
             if rows:
-                db.executemany("INSERT INTO chunks(run_id, sid, seq_lo, seq_hi, n, t0, data) "
-                               "VALUES (?,?,?,?,?,?,?)", rows)
+                db.executemany("INSERT INTO chunks(run_id, sid, seq_lo, seq_hi, n, t0, fmt, "
+                               "data) VALUES (?,?,?,?,?,?,?,?)", rows)
             if runs:
                 db.executemany("UPDATE runs SET info=? WHERE name=?",
                                [(pack(info), name) for name, info in runs.items()])
@@ -246,12 +254,12 @@ class Store:
             # the heap is below the next chunk's seq_lo can go out in order now.
             heap: list = []
             n = 0
-            for lo, data in self.db.execute(
-                    "SELECT seq_lo, data FROM chunks WHERE run_id=? AND sid=? ORDER BY seq_lo",
-                    (rid, sid)):
+            for lo, fmt, data in self.db.execute(
+                    "SELECT seq_lo, fmt, data FROM chunks WHERE run_id=? AND sid=? "
+                    "ORDER BY seq_lo", (rid, sid)):
                 while heap and heap[0][0] < lo:
                     yield _out(sid, heapq.heappop(heap)[2])
-                for rec in unpack(data):
+                for rec in (_frame_records(data) if fmt == 1 else unpack(data)):
                     if codes is None or rec[1] in codes:
                         n += 1
                         heapq.heappush(heap, (rec[0], n, rec))  # n: never compare payloads
@@ -302,6 +310,23 @@ class Store:
 
 def _seq_of(rec: list) -> int:
     return rec[0]
+
+
+def _frame_records(data: bytes) -> list[tuple]:
+    """A stored raw frame as ``(seq, kind_code, step, t, payload)`` tuples."""
+    from grokwatch import wire
+    out: list[tuple] = []
+    for r in wire.decode_frame(data, max_size=len(data)).recs:
+        if r.kind == "scalars":
+            out.append((r.seq, 1, r.step, r.t, r.vals))
+        elif r.kind == "hello":
+            out.append((r.seq, 0, None, r.t, r.hello))
+        elif r.kind == "bye":
+            out.append((r.seq, 4, None, r.t, None))
+        else:
+            out.append((r.seq, KIND_CODES[r.kind], r.step, r.t,
+                        {"name": r.name, "arr": wire.pack_array(r.arr)}))
+    return out
 
 
 def _out(sid: int, rec: list) -> tuple[int, int, str, int | None, float, Any]:
