@@ -62,15 +62,25 @@ def lines(out: str) -> list[dict]:
     return [json.loads(x) for x in out.splitlines()]
 
 
+def replay_db(daemon, *run: str, expect: list[dict], timeout: float = 10.0) -> list[dict]:
+    """``replay --db`` output, retried while the daemon's last batch may be uncommitted."""
+    deadline = time.monotonic() + timeout
+    while True:
+        res = cli("replay", "--db", str(daemon.db), *run)
+        assert res.returncode == 0, res.stderr
+        got = lines(res.stdout)
+        if got == expect or time.monotonic() > deadline:
+            return got
+        time.sleep(0.2)
+
+
 def test_replay_from_store_and_from_export_equals_live(daemon, tmp_path):
     with Probe("synth", endpoint=daemon.ingest, config={"wd": 1.0}, modulus=53) as p:
         synthetic_run(p)
     live = wait_alerts(daemon, "synth", 3)
     assert [a["kind"] for a in live] == ["memorized", "onset", "generalized"]
-    res = cli("replay", "--db", str(daemon.db), "synth")
-    assert res.returncode == 0, res.stderr
-    replayed = lines(res.stdout)
-    assert replayed == json.loads(json.dumps(live))  # identical maps, labels included
+    want = json.loads(json.dumps(live))
+    assert replay_db(daemon, "synth", expect=want) == want  # identical maps, labels included
     # ... and from the exported JSONL (no config there, so no labels)
     res = cli("export", "synth", "--format", "jsonl", "--db", str(daemon.db))
     assert res.returncode == 0, res.stderr
@@ -90,9 +100,8 @@ def test_replay_restarts_the_detector_at_each_session(daemon):
                 p.log(step, train_acc=1.0)
     live = wait_alerts(daemon, "twice", 2)
     assert [a["kind"] for a in live] == ["memorized", "memorized"]
-    res = cli("replay", "--db", str(daemon.db))
-    assert res.returncode == 0, res.stderr
-    assert lines(res.stdout) == json.loads(json.dumps(live))
+    want = json.loads(json.dumps(live))
+    assert replay_db(daemon, expect=want) == want
 
 
 def test_replay_refuses_what_it_cannot_read(tmp_path):

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,12 @@ def train(preset: str, daemon, name: str, **overrides) -> dict:
 
 
 def check_replay(daemon, name: str, live: list[dict], tmp_path: Path) -> None:
-    from_db = [json.loads(line) for line in run("replay", "--db", str(daemon.db), name).splitlines()]
+    deadline = time.monotonic() + 10  # the daemon's last batch may still be uncommitted
+    while True:
+        from_db = [json.loads(x) for x in run("replay", "--db", str(daemon.db), name).splitlines()]
+        if comparable(from_db) == comparable(live) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert comparable(from_db) == comparable(live)
     assert all(a["labels"] == live[0]["labels"] for a in from_db)  # the run's config
     export = tmp_path / f"{name}.jsonl"
