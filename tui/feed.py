@@ -143,13 +143,18 @@ class Feed:
             self._woken = False
         return items
 
-    def _push(self, kind: str, msg: dict) -> None:
+    def _push(self, items: list[tuple[str, dict]]) -> None:
+        """Queue a poll's worth of messages under one lock acquisition."""
+        if not items:
+            return
+        last_snap = max((i for i, (k, _) in enumerate(items) if k == "snapshot"), default=-1)
         with self._lock:
-            if kind == "snapshot":
+            if last_snap >= 0:
                 # A snapshot replaces all state: what came before it is moot.
-                self._pending = []
-            self._pending.append((kind, msg))
-            self.received += 1
+                self._pending = items[last_snap:]
+            else:
+                self._pending += items
+            self.received += len(items)
 
     def _maybe_wake(self) -> None:
         now = time.monotonic()
@@ -173,11 +178,15 @@ class Feed:
         try:
             while not self._stop.is_set():
                 try:
-                    for kind, msg in client.poll(timeout=0.05):
-                        if self.stamp and kind == "run":
-                            msg["_recv"] = time.time()
-                        self._push(kind, msg)
-                        announced = kind == "disconnected"
+                    items = list(client.poll(timeout=0.05))
+                    if self.stamp:
+                        now = time.time()
+                        for kind, msg in items:
+                            if kind == "run":
+                                msg["_recv"] = now
+                    if items:
+                        announced = items[-1][0] == "disconnected"
+                    self._push(items)
                 except Exception as e:  # never let the reader die silently
                     self.errors += 1
                     self.last_error = f"{type(e).__name__}: {e}"
@@ -188,7 +197,7 @@ class Feed:
                 if not client.connected and not announced:
                     # Also covers "never connected": the client only reports a
                     # disconnect after having been connected.
-                    self._push("disconnected", {})
+                    self._push([("disconnected", {})])
                     announced = True
                 self._maybe_wake()
         finally:
