@@ -50,14 +50,16 @@ def overlay(series: list[tuple[np.ndarray, np.ndarray]], width: int, height: int
         prev = None
         for x, y in zip(gx, gy):
             if not (np.isfinite(x) and np.isfinite(y)):
-                prev = None
+                prev = None  # a non-finite value breaks the line
                 continue
             x, y = int(x), int(y)
-            pts = [(x, y)]
-            if prev is not None and abs(y - prev[1]) > 1:
-                # Join steep segments with a vertical run so lines stay connected.
-                lo, hi = sorted((prev[1], y))
-                pts += [(x, yy) for yy in range(lo + 1, hi)]
+            if prev is None:
+                pts = [(x, y)]
+            else:
+                # Join to the previous point so the line has no holes, steep or flat.
+                n = max(abs(x - prev[0]), abs(y - prev[1]), 1)
+                pts = [(round(prev[0] + (x - prev[0]) * t / n),
+                        round(prev[1] + (y - prev[1]) * t / n)) for t in range(1, n + 1)]
             for px, py in pts:
                 cx, cy = px // sub_w, py // sub_h
                 owner[cy, cx] = si

@@ -138,3 +138,10 @@ def test_alert_axis_marks_alert_steps():
     line = row[18:18 + 80 - 18 - 10]
     assert line.index("m") < line.index("o")  # memorized at 210, onset at 1200
     assert abs(line.index("o") / (len(line) - 1) - 1200 / 1990) < 0.03
+
+
+def test_overlay_lines_have_no_holes():
+    steps = np.arange(37.0)  # fewer points than columns: segments must be joined
+    cells, *_ = overlay([(steps, np.sqrt(steps))], 50, 12, braille=False)
+    cols = {c for row in cells for c, (o, _) in enumerate(row) if o == 0}
+    assert cols == set(range(50))
