@@ -61,7 +61,7 @@ def _snapshot(daemon: Any, req: dict) -> dict:
             continue
         runs.append({**rs.summary(), "series": rs.series_tail(tail), "spectra": dict(rs.spectra),
                      "points": dict(rs.points)})
-    return {"seq": daemon.publisher.seq, "runs": runs, "alerts": list(daemon.recent_alerts),
+    return {"seq": daemon.publisher.seq, "epoch": daemon.publisher.epoch, "runs": runs, "alerts": list(daemon.recent_alerts),
             "hooks": list(daemon.recent_hooks)}
 
 

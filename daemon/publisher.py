@@ -8,6 +8,7 @@ seq goes out every second so clients can tell silence from loss.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -24,6 +25,9 @@ class Publisher:
                  hugz_interval: float = 1.0) -> None:
         self.sock = sock
         self.seq = 0  # last seq sent
+        # Names this daemon instance: a restarted daemon counts seqs from 1 again, and a
+        # client that sees another epoch knows its state is stale at once.
+        self.epoch = os.urandom(6).hex()
         self.min_interval = min_interval
         self.hugz_interval = hugz_interval
         self.sent = 0
@@ -34,6 +38,7 @@ class Publisher:
     def _send(self, topic: bytes, body: dict[str, Any]) -> None:
         self.seq += 1
         body["seq"] = self.seq
+        body["epoch"] = self.epoch
         try:
             self.sock.send_multipart([topic, wire.encode_msg(body)], zmq.NOBLOCK)
             self.sent += 1
@@ -84,7 +89,8 @@ class Publisher:
             return False
         self._last_hugz = now
         try:
-            self.sock.send_multipart([b"hugz", wire.encode_msg({"seq": self.seq, "t": time.time()})],
+            self.sock.send_multipart([b"hugz", wire.encode_msg({"seq": self.seq, "epoch": self.epoch,
+                                                       "t": time.time()})],
                                      zmq.NOBLOCK)
         except zmq.Again:
             pass

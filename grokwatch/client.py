@@ -43,6 +43,10 @@ Updates on PUB, two frames ``[topic, map]``; each map has ``seq``:
 ``alert``  alert (Alert)
 ``hook``   hook (HookEvent)
 ``hugz``   heartbeat: ``seq`` is the latest seq sent, not a new one
+
+Updates, heartbeats and the snapshot reply also carry ``epoch``, an id of the
+daemon instance: a restarted daemon counts seqs from 1 again, so a client
+that sees another epoch re-snapshots at once instead of trusting the seq.
 """
 
 from __future__ import annotations
@@ -115,6 +119,7 @@ class CloneClient:
         self.heartbeat_timeout = heartbeat_timeout
         self.snapshot_timeout = snapshot_timeout
         self.seq = -1  # last applied update seq; -1 = need a snapshot
+        self.epoch: str | None = None  # the daemon instance the state came from
         self.connected = False
         self.resnapshots = 0
         self._last_heard = 0.0
@@ -134,6 +139,7 @@ class CloneClient:
         except (DaemonUnavailable, RuntimeError, wire.WireError):
             return None
         self.seq = int(snap.get("seq", 0))
+        self.epoch = snap.get("epoch")
         self._last_heard = time.monotonic()
         self.resnapshots += 1
         return snap
@@ -172,6 +178,10 @@ class CloneClient:
             seq = msg.get("seq")
             if not isinstance(seq, int):
                 continue
+            epoch = msg.get("epoch")
+            if epoch is not None and self.epoch is not None and epoch != self.epoch:
+                self.seq = -1  # another daemon instance: this state is stale
+                return
             if topic == b"hugz":
                 if seq > self.seq:  # missed updates, or a restarted daemon
                     self.seq = -1

@@ -100,6 +100,7 @@ def test_client_resnapshots_after_a_daemon_restart(daemon):
             p.log(1, loss=1.0)
         pump([(cc, st)], 0.5)
         assert "before" in st.runs
+        first_epoch = cc.epoch
         daemon.restart()
         with Probe("after", endpoint=daemon.ingest) as p:
             p.log(1, loss=2.0)
@@ -108,5 +109,6 @@ def test_client_resnapshots_after_a_daemon_restart(daemon):
             pump([(cc, st)], 0.2)
         assert set(st.runs) == {"before", "after"}  # history restored, new run seen
         assert st.snapshots >= 2
+        assert cc.epoch and cc.epoch != first_epoch  # the state is the new daemon's
     finally:
         cc.close()
