@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import msgpack
 import numpy as np
 import pytest
 from grokwatch.daemon.detectors import FIT_ACC, STALL_FRACTION, RunDetector
@@ -384,3 +385,38 @@ def test_no_late_onset_once_validation_passed_half():
         f.scalars(step, geometry(1.2 * math.exp(0.004 * d), wn=40 * math.exp(-0.0005 * d)))
     assert f.first("onset") is None
     assert f.det.phase == "grokking"
+
+
+_NAMES = ["train_loss", "train_acc", "val_loss", "val_acc", "weight_norm", "grad_norm",
+          "neurons.fourier_ipr", "neurons.fourier_ipr_null", "neurons.fourier_conc",
+          "neurons.fourier_conc_null", "neurons.fourier_entropy", "neurons.fourier_topk",
+          "embed.fourier_gini", "embed.erank", "x.loss", "lr"]
+
+
+def test_any_scalars_are_handled_without_raising():
+    from grokwatch.daemon.alert import ALERT_KINDS
+    from grokwatch.daemon.phases import PHASES
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    values = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                       st.floats(min_value=0.0, max_value=1.0))
+    records = st.lists(st.dictionaries(st.sampled_from(_NAMES), values, max_size=8),
+                       max_size=60)
+
+    @settings(max_examples=100, deadline=None)
+    @given(records)
+    def check(recs):
+        det = RunDetector("fuzz")
+        for i, vals in enumerate(recs):
+            for a in det.on_scalars(i * 10, 1000.0 + i, vals):
+                assert a.kind in ALERT_KINDS and a.status in ("firing", "resolved")
+                assert a.summary and "\n" not in a.summary
+                msgpack.packb(a.to_wire())  # what the store and the PUB socket do
+            assert det.phase in PHASES
+        det.on_drop(5, 2000.0, 3, 4)
+        det.on_silence(5000.0, 1000.0)
+        det.on_resume(6, 5001.0)
+        det.on_bye(7, 5002.0)
+
+    check()
