@@ -276,7 +276,10 @@ class RunDetector:
         self._drop_totals[0] += gaps
         self._drop_totals[1] += dropped
         if self._last_drop_alert is not None and t - self._last_drop_alert < DROP_COOLDOWN:
-            return []
+            return []  # counted; reported by the next alert (or the clock tick) after the cooldown
+        return self._drop_alert(step, t)
+
+    def _drop_alert(self, step: int, t: float) -> list[Alert]:
         g, d = self._drops
         self._drops = [0, 0]
         self._last_drop_alert = t
@@ -287,11 +290,17 @@ class RunDetector:
              "total_dropped": self._drop_totals[1], "cooldown_s": DROP_COOLDOWN})]
 
     def on_silence(self, now: float, last_heard: float) -> list[Alert]:
-        """The daemon's clock tick: raise ``stalled`` / ``lost`` once each while silent."""
-        if self.finished:
-            return []
-        silent = now - last_heard
+        """The daemon's clock tick: raise ``stalled`` / ``lost`` once each while silent.
+
+        It also reports drops held back by the cooldown once the cooldown has passed.
+        """
         out: list[Alert] = []
+        if (self._drops[0] or self._drops[1]) and self._last_drop_alert is not None \
+                and now - self._last_drop_alert >= DROP_COOLDOWN:
+            out += self._drop_alert(self.last_step, now)
+        if self.finished:
+            return out
+        silent = now - last_heard
         stall_after = STALL_FRACTION * self.lost_after
         for kind, limit in (("stalled", stall_after), ("lost", self.lost_after)):
             if silent >= limit and kind not in self._silence:

@@ -313,6 +313,12 @@ def test_drops_alert_with_a_cooldown_and_keep_counting():
     out = det.on_drop(13, 140.0, gaps=0, dropped=1)
     assert out[0].evidence["gaps"] == 1 and out[0].evidence["dropped"] == 6
     assert out[0].evidence["total_gaps"] == 3 and out[0].evidence["total_dropped"] == 6
+    # drops held back by the cooldown are reported by the clock tick once it has passed
+    assert det.on_drop(14, 150.0, gaps=2, dropped=0) == []
+    assert det.on_silence(160.0, 159.0) == []
+    out = det.on_silence(171.0, 170.5)
+    assert [(a.kind, a.evidence["gaps"]) for a in out] == [("dropped", 2)]
+    assert det.on_silence(300.0, 299.0) == []
 
 
 # ------------------------------------------------------------------ phases
