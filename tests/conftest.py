@@ -8,7 +8,6 @@ Every handle is stopped at teardown.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import signal
@@ -26,13 +25,7 @@ from grokwatch import client
 START_TIMEOUT = 20.0
 
 
-def _daemon_cmd() -> list[str]:
-    """``python -m grokwatch daemon``; while another part's CLI module is still missing,
-    the daemon part's own entry point (same arguments, same code)."""
-    from grokwatch.cli import PART_CLIS
-    if all(importlib.util.find_spec(m) is not None for m in PART_CLIS):
-        return [sys.executable, "-m", "grokwatch", "daemon"]
-    return [sys.executable, "-m", "grokwatch.daemon", "daemon"]
+DAEMON_CMD = [sys.executable, "-m", "grokwatch", "daemon"]
 
 
 class DaemonHandle:
@@ -61,7 +54,7 @@ class DaemonHandle:
     @property
     def cmd(self) -> list[str]:
         """The full command line."""
-        cmd = [*_daemon_cmd(), "--ingest", self.ingest, "--pub", self.pub, "--api", self.api,
+        cmd = [*DAEMON_CMD, "--ingest", self.ingest, "--pub", self.pub, "--api", self.api,
                "--db", str(self.db)]
         if self.hooks is not None:
             cmd += ["--hooks", str(self.hooks)]

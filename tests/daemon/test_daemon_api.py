@@ -17,7 +17,7 @@ from grokwatch.client import CloneClient, CloneState
 
 
 def cli(*args, timeout=30):
-    return subprocess.run([sys.executable, "-m", "grokwatch.daemon", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "grokwatch", *args], capture_output=True,
                           text=True, timeout=timeout, env=os.environ.copy())
 
 
@@ -121,7 +121,7 @@ def test_cli_runs_status_export_with_and_without_daemon(daemon):
 
 
 def test_alerts_follow_streams_json_lines(daemon):
-    proc = subprocess.Popen([sys.executable, "-m", "grokwatch.daemon", "alerts", "--follow",
+    proc = subprocess.Popen([sys.executable, "-m", "grokwatch", "alerts", "--follow",
                              "--json", "--api", daemon.api, "--pub", daemon.pub],
                             stdout=subprocess.PIPE, text=True)
     guard = threading.Timer(20, proc.kill)  # a missing alert fails the test, never hangs it

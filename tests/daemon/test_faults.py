@@ -210,7 +210,7 @@ def test_overflow_during_outage_shows_drops_and_gaps(daemon):
 
 
 def _run_cli(args, env=None, timeout=30):
-    return subprocess.run([sys.executable, "-m", "grokwatch.daemon", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "grokwatch", *args], capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
@@ -256,7 +256,7 @@ def test_second_daemon_on_same_tcp_port_fails_clearly(tmp_path):
     port = _free_port()
     eps = [f"tcp://127.0.0.1:{port}", f"tcp://127.0.0.1:{port + 1}", f"tcp://127.0.0.1:{port + 2}"]
     env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}
-    first = subprocess.Popen([sys.executable, "-m", "grokwatch.daemon", "daemon", "--ingest",
+    first = subprocess.Popen([sys.executable, "-m", "grokwatch", "daemon", "--ingest",
                               eps[0], "--pub", eps[1], "--api", eps[2], "--db",
                               str(tmp_path / "a.db")], stderr=subprocess.PIPE,
                              env={**os.environ, **env})
@@ -305,7 +305,7 @@ def test_non_loopback_bind_refused_without_allow_remote(tmp_path):
 def test_allow_remote_warns(tmp_path):
     port = _free_port()
     eps = [f"tcp://0.0.0.0:{port}", f"tcp://127.0.0.1:{port + 1}", f"tcp://127.0.0.1:{port + 2}"]
-    p = subprocess.Popen([sys.executable, "-m", "grokwatch.daemon", "daemon", "--allow-remote",
+    p = subprocess.Popen([sys.executable, "-m", "grokwatch", "daemon", "--allow-remote",
                           "--ingest", eps[0], "--pub", eps[1], "--api", eps[2], "--db",
                           str(tmp_path / "x.db")], stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)})
