@@ -106,6 +106,9 @@ def test_cli_runs_status_export_with_and_without_daemon(daemon):
     assert [row["step"] for row in rows] == list(range(50))
     assert rows[3]["value"] == 0.25
     live_csv = cli("export", "cli-run", "--api", daemon.api, "--format", "csv").stdout
+    # The store can be read while the daemon writes it (WAL readers do not block it).
+    r = cli("export", "cli-run", "--db", str(daemon.db), "--format", "csv")
+    assert r.returncode == 0 and r.stdout == live_csv
     assert daemon.stop() == 0
     # No daemon now: the same answers straight from the store.
     r = cli("runs", "--db", str(daemon.db), "--json")
