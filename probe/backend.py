@@ -39,17 +39,12 @@ class NumpyOps:
         return np.linalg.svd(x, compute_uv=False)
 
     @staticmethod
-    def rfft_power(x: np.ndarray) -> np.ndarray:
-        """|rfft|^2 along axis 0 (rows are tokens)."""
-        f = np.fft.rfft(x, axis=0)
-        return f.real ** 2 + f.imag ** 2
+    def const(key: Any, make: Any, like: Any) -> np.ndarray:
+        return _cached(("numpy", key), make)
 
     @staticmethod
-    def rfft_row(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Real and imaginary parts of DFT coefficient ``k`` along axis 0 (length-d vectors)."""
-        p = x.shape[0]
-        a = 2 * np.pi * k * np.arange(p) / p
-        return np.cos(a) @ x, -(np.sin(a) @ x)
+    def rfft(x: np.ndarray) -> np.ndarray:
+        return np.fft.rfft(x, axis=0)
 
     @staticmethod
     def take_rows(x: np.ndarray, perm: np.ndarray) -> np.ndarray:
@@ -64,8 +59,20 @@ class NumpyOps:
         return x.max(axis=axis)
 
     @staticmethod
+    def maximum(x: Any, v: float) -> Any:
+        return np.maximum(x, v)
+
+    @staticmethod
+    def tofloat(x: Any) -> Any:
+        return np.asarray(x, dtype=np.float64)
+
+    @staticmethod
     def stack(xs: list) -> np.ndarray:
         return np.stack(xs)
+
+    @staticmethod
+    def cat(xs: list) -> np.ndarray:
+        return np.concatenate(xs)
 
 
 class TorchOps:
@@ -90,14 +97,13 @@ class TorchOps:
     def svdvals(self, x: Any) -> Any:
         return self.torch.linalg.svdvals(x)
 
-    def rfft_power(self, x: Any) -> Any:
-        f = self.torch.fft.rfft(x, dim=0)
-        return f.real ** 2 + f.imag ** 2
+    def const(self, key: Any, make: Any, like: Any) -> Any:
+        """A host-made constant, moved to ``like``'s device and dtype once, then cached."""
+        return _cached(("torch", key, str(like.device), str(like.dtype)),
+                       lambda: self.torch.as_tensor(make(), device=like.device, dtype=like.dtype))
 
-    def rfft_row(self, x: Any, k: int) -> tuple[Any, Any]:
-        p = x.shape[0]
-        a = 2 * np.pi * k * self.torch.arange(p, device=x.device, dtype=x.dtype) / p
-        return self.torch.cos(a) @ x, -(self.torch.sin(a) @ x)
+    def rfft(self, x: Any) -> Any:
+        return self.torch.fft.rfft(x, dim=0)
 
     def take_rows(self, x: Any, perm: np.ndarray) -> Any:
         return x[self.torch.as_tensor(perm, device=x.device)]
@@ -108,8 +114,30 @@ class TorchOps:
     def amax(self, x: Any, axis: int) -> Any:
         return x.amax(dim=axis)
 
+    def maximum(self, x: Any, v: float) -> Any:
+        return x.clamp_min(v)
+
+    def tofloat(self, x: Any) -> Any:
+        return x.to(self.dtype)
+
     def stack(self, xs: list) -> Any:
         return self.torch.stack(xs)
+
+    def cat(self, xs: list) -> Any:
+        return self.torch.cat(xs)
+
+
+_CACHE: dict[Any, Any] = {}
+_CACHE_MAX = 32  # a probe uses a handful (one per modulus and device)
+
+
+def _cached(key: Any, make: Any) -> Any:
+    v = _CACHE.get(key)
+    if v is None:
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        v = _CACHE[key] = make()
+    return v
 
 
 def backend_for(x: Any) -> NumpyOps | TorchOps:

@@ -23,6 +23,7 @@ from .backend import NumpyOps, TorchOps, backend_for
 # modular-arithmetic networks use a handful of key frequencies (about 3 to 7,
 # Nanda et al. 2023) whatever p is, so a fixed k, not a fraction of p.
 TOPK = 5
+DFT_MAX_P = 512  # up to here a cached (4K x p) DFT matrix (4 MiB at float64); FFTs above
 
 
 @dataclass
@@ -40,39 +41,59 @@ def null_permutation(p: int, rng: np.random.Generator | None = None) -> np.ndarr
 
 
 def _merge_weights(p: int) -> np.ndarray:
-    # rfft gives k = 0..p//2; k and p-k merge into 2x the power, except the
-    # Nyquist frequency of an even p, which is its own mirror.
+    # k and p-k merge into 2x the power of k, except the Nyquist frequency of an
+    # even p, which is its own mirror.
     w = np.full(p // 2, 2.0)
     if p % 2 == 0:
         w[-1] = 1.0
     return w
 
 
-def column_power(m: Any, p: int, ops: NumpyOps | TorchOps) -> Any:
-    """Merged power, K x d (K = p//2), of the centred p x d matrix ``m`` (stays on device)."""
-    pw = ops.rfft_power(m)[1:]
-    w = _merge_weights(p)
-    if isinstance(ops, TorchOps):
-        w = ops.torch.as_tensor(w, device=m.device, dtype=m.dtype)
-    return pw * w[:, None]
+def dft_rows(p: int, perm: np.ndarray) -> np.ndarray:
+    """The (4K x p) real DFT rows for k = 1..K (K = p//2), merge weights folded in.
+
+    Stacked: cos and -sin rows for the matrix itself, then the same with columns
+    re-ordered so that ``rows @ m`` equals the DFT of the row-permuted ``m[perm]``
+    (the null). One matmul then gives every coefficient: for small p that is far
+    cheaper than an FFT per matrix plus a gather, and p is often prime (97, 113).
+    """
+    K = p // 2
+    ang = 2 * np.pi * np.arange(1, K + 1)[:, None] * np.arange(p)[None, :] / p
+    sw = np.sqrt(_merge_weights(p))[:, None]
+    c, s = sw * np.cos(ang), -sw * np.sin(ang)
+    inv = np.argsort(perm)
+    return np.vstack([c, s, c[:, inv], s[:, inv]])
 
 
-def column_stats(pw: Any, ops: NumpyOps | TorchOps) -> tuple[float, float]:
-    """Mean over columns of (share of energy in the best frequency, IPR r=2).
+def coefficients(m: Any, p: int, perm: np.ndarray, ops: NumpyOps | TorchOps) -> Any:
+    """(4K x d) on device: cos, -sin coefficients of ``m`` then of ``m[perm]``, weighted.
+
+    A cached DFT matmul for p up to :data:`DFT_MAX_P`, FFTs beyond (where the
+    DFT rows would take too much memory).
+    """
+    if p <= DFT_MAX_P:
+        rows = ops.const(("dft", p, perm.tobytes()), lambda: dft_rows(p, perm), like=m)
+        return rows @ m
+    K = p // 2
+    sw = ops.const(("sw", p), lambda: np.sqrt(_merge_weights(p))[:, None], like=m)
+    f = ops.rfft(m)[1:K + 1]
+    f0 = ops.rfft(ops.take_rows(m, perm))[1:K + 1]
+    return ops.cat([f.real * sw, f.imag * sw, f0.real * sw, f0.imag * sw])
+
+
+def column_stats(pw: Any, ops: NumpyOps | TorchOps) -> tuple[Any, Any]:
+    """Mean over columns of (share of energy in the best frequency, IPR r=2), on device.
 
     IPR = sum_k (|c_k| / ||c||)^4 = sum_k P_k^2 / (sum_k P_k)^2. Columns with
     no energy (dead neurons) are left out; if none has any, both are 0.
     """
     tot = pw.sum(0)
-    mx = float(ops.host(tot.max()).item()) if tot.shape[0] else 0.0
-    if mx <= 0.0 or not math.isfinite(mx):
-        return 0.0, 0.0
-    live = tot > mx * 1e-12
-    tot_l = tot[live]
-    conc = ops.amax(pw[:, live], 0) / tot_l
-    ipr = (pw[:, live] ** 2).sum(0) / (tot_l * tot_l)
-    both = ops.host(ops.stack([conc.mean(), ipr.mean()]))
-    return float(both[0]), float(both[1])
+    live = ops.tofloat(tot > tot.max() * 1e-12)
+    n = ops.maximum(live.sum(), 1.0)
+    safe = ops.maximum(tot, 1e-30)  # representable in float32 too
+    conc = (ops.amax(pw, 0) / safe * live).sum() / n
+    ipr = ((pw * pw).sum(0) / (safe * safe) * live).sum() / n
+    return conc, ipr
 
 
 def spectrum_scalars(spec: np.ndarray) -> dict[str, float]:
@@ -93,9 +114,8 @@ def spectrum_scalars(spec: np.ndarray) -> dict[str, float]:
             "fourier_key": float(int(np.argmax(spec)) + 1)}
 
 
-def constellation(m: Any, k: int, ops: NumpyOps | TorchOps) -> np.ndarray:
-    """Rows of the centred ``m`` projected on the (orthonormalized) cos/sin pair of frequency k."""
-    re, im = ops.rfft_row(m, k)
+def constellation(m: Any, re: Any, im: Any, ops: NumpyOps | TorchOps) -> np.ndarray:
+    """Rows of the centred ``m`` projected on the orthonormalized (cos, sin) coefficient pair."""
     basis = ops.qr(ops.stack([re, im]).T)  # d x 2 (d x 1 when d == 1)
     pts = ops.host(m @ basis)
     if pts.shape[1] < 2:
@@ -107,19 +127,23 @@ def fourier_metrics(x: Any, p: int, perm: np.ndarray,
                     ops: NumpyOps | TorchOps | None = None) -> FourierResult:
     """All Z_p metrics of ``x`` (rows beyond ``p`` ignored). Raises ValueError if rows < p."""
     ops = ops or backend_for(x)
-    if x.shape[0] < p:
-        raise ValueError(f"{x.shape[0]} rows < modulus {p}: Fourier metrics need a row per token")
     if p < 2:
         raise ValueError("modulus must be >= 2")
+    if x.shape[0] < p:
+        raise ValueError(f"{x.shape[0]} rows < modulus {p}: Fourier metrics need a row per token")
     m = ops.asfloat(x)[:p]
     m = m - m.mean(0)
-    pw = column_power(m, p, ops)
-    spec = ops.host(pw.sum(1))
-    out = spectrum_scalars(spec)
+    K = p // 2
+    z = coefficients(m, p, perm, ops)
+    sq = z * z
+    pw, pw0 = sq[:K] + sq[K:2 * K], sq[2 * K:3 * K] + sq[3 * K:]
     conc, ipr = column_stats(pw, ops)
-    conc0, ipr0 = column_stats(column_power(ops.take_rows(m, perm), p, ops), ops)
-    out.update(fourier_conc=conc, fourier_conc_null=conc0, fourier_ipr=ipr,
-               fourier_ipr_null=ipr0)
+    conc0, ipr0 = column_stats(pw0, ops)
+    small = ops.host(ops.cat([pw.sum(1), ops.stack([conc, ipr, conc0, ipr0])]))  # one copy
+    spec = small[:K]
+    out = spectrum_scalars(spec)
+    out.update(fourier_conc=float(small[K]), fourier_ipr=float(small[K + 1]),
+               fourier_conc_null=float(small[K + 2]), fourier_ipr_null=float(small[K + 3]))
     key = int(out["fourier_key"])
-    pts = constellation(m, key, ops) if key > 0 else np.zeros((p, 2))
+    pts = constellation(m, z[key - 1], z[K + key - 1], ops) if key > 0 else np.zeros((p, 2))
     return FourierResult(scalars=out, spectrum=spec, constellation=pts)

@@ -9,6 +9,7 @@ arguments raise, before training starts.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import math
 import operator
@@ -35,6 +36,8 @@ class Probe:
     """Stream a run's scalars and geometry metrics to the grokwatch daemon.
 
     ``endpoint`` defaults to ``$GROKWATCH_ENDPOINT``, else ``tcp://127.0.0.1:7710``.
+    ``config`` (a dict, dataclass or ``argparse.Namespace``) travels in the
+    session's ``hello``; values that are not JSON-like are sent as strings.
     ``modulus=p`` turns on the Z_p Fourier metrics in :meth:`observe` (rows
     ``0..p-1`` of each matrix are the tokens). Records wait in a bounded
     buffer of ``capacity`` records until the daemon acknowledges them; when
@@ -42,7 +45,7 @@ class Probe:
     manager, or call :meth:`close` (an unclosed probe is closed at exit).
     """
 
-    def __init__(self, run: str, *, endpoint: str | None = None, config: dict | None = None,
+    def __init__(self, run: str, *, endpoint: str | None = None, config: Any = None,
                  modulus: int | None = None, every: int = 100, capacity: int = 10_000,
                  close_timeout: float = 2.0, ack_timeout: float = 3.0,
                  max_frame: int = wire.DEFAULT_MAX_FRAME) -> None:
@@ -97,6 +100,7 @@ class Probe:
         self._outbox = Outbox(self.capacity)  # the parent's records are the parent's to send
         self._fork_pending = True
         self._names = set(self._names)
+        self.errors, self._warned = 0, False  # counts are per session
 
     def _ensure(self) -> bool:
         if self._closed:
@@ -300,6 +304,10 @@ def _as_step(step: Any) -> int | None:
 def _clean_config(config: Any, probe: Probe, depth: int = 0) -> Any:
     """Config as plain msgpack-able data within the wire's limits (odd values become strings)."""
     if depth == 0:
+        if dataclasses.is_dataclass(config) and not isinstance(config, type):
+            config = dataclasses.asdict(config)
+        elif not isinstance(config, dict) and hasattr(config, "__dict__"):
+            config = vars(config)  # an argparse.Namespace, a plain object
         out = _clean_config_rec(config, 0)
         if not isinstance(out, dict):
             probe._error("config must be a mapping")

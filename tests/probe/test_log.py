@@ -134,3 +134,20 @@ def test_what_the_daemon_would_refuse_never_enters_the_buffer(router):
     assert [r.step for r in recs if r.kind == "scalars" and "x" in r.vals] == [2**62]
     assert {r.name for r in recs if r.kind == "spectrum"} == {"big.sv", "big.fourier"}
     assert not [r for r in recs if r.kind == "points"]
+
+
+def test_config_may_be_a_dataclass_or_namespace(router):
+    import argparse
+    from dataclasses import dataclass
+
+    @dataclass
+    class Cfg:
+        lr: float = 1e-3
+        width: int = 128
+
+    with Probe("dc", endpoint=router.endpoint, config=Cfg()):
+        pass
+    with Probe("ns", endpoint=router.endpoint, config=argparse.Namespace(lr=0.5, name="x")):
+        pass
+    hellos = {run: r.hello["config"] for (run, _s, _q, r) in router.records if r.kind == "hello"}
+    assert hellos == {"dc": {"lr": 1e-3, "width": 128}, "ns": {"lr": 0.5, "name": "x"}}

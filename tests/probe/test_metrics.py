@@ -231,3 +231,21 @@ def test_model_norms():
 def test_matrix_metrics_accepts_lists():
     obs = matrix_metrics("m", [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     assert obs.scalars["m.erank"] > 1.0
+
+
+@pytest.mark.parametrize("p", [601, 1024])
+def test_fft_path_for_large_p_matches_the_dft_path(p, monkeypatch):
+    from grokwatch.probe import fourier
+
+    assert p > fourier.DFT_MAX_P
+    m = cos_matrix(p, 37, 24) + 0.3 * RNG.standard_normal((p, 24))
+    perm = null_permutation(p, np.random.default_rng(3))
+    fft = fourier_metrics(m, p, perm)
+    monkeypatch.setattr(fourier, "DFT_MAX_P", 4096)
+    dft = fourier_metrics(m, p, perm)
+    for k, v in dft.scalars.items():
+        assert fft.scalars[k] == pytest.approx(v, rel=1e-7, abs=1e-9), k
+    np.testing.assert_allclose(fft.spectrum, dft.spectrum, rtol=1e-7)
+    assert fft.scalars["fourier_key"] == 37
+    t = fourier_metrics(torch.tensor(m, dtype=torch.float32), p, perm)
+    assert t.scalars["fourier_conc"] == pytest.approx(fft.scalars["fourier_conc"], rel=1e-4)
