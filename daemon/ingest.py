@@ -115,7 +115,10 @@ class Ingest:
         self.rejects[reason] += 1
         run = self._peer_run.get(peer) if peer is not None else None
         if run is not None and run in self.runs:
-            self.runs[run].counters["rejected"] += 1
+            rs = self.runs[run]
+            rs.counters["rejected"] += 1
+            rs.dirty = True  # clients see the counter move
+            self._dirty_runs.add(run)
         if self.rejects[reason] <= LOG_REJECTS_PER_REASON:
             log.warning("rejected frame (%s): %s", reason, detail[:200])
 

@@ -140,3 +140,54 @@ def test_alerts_follow_streams_json_lines(daemon):
         proc.wait(10)
     alert = json.loads(line)
     assert alert["kind"] == "diverged" and alert["run"] == "follow-me"
+
+
+def test_bad_client_requests_get_one_line_errors(daemon):
+    import zmq
+
+    from grokwatch import wire
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(daemon.api)
+    try:
+        for payload in (b"\xc1not msgpack", wire.encode_msg({"op": 42}),
+                        wire.encode_msg({"op": "export", "run": 7}),
+                        wire.encode_msg({"op": "snapshot", "tail": -1}),
+                        wire.encode_msg({"op": "alerts", "kind": ["x"]})):
+            s.send(payload)
+            assert s.poll(5000)
+            reply = wire.decode_msg(s.recv())
+            assert reply["ok"] is False and "\n" not in reply["error"], reply
+    finally:
+        s.close()
+        ctx.term()
+    assert daemon.request("ping")["ok"]
+
+
+def test_default_store_is_under_xdg_state_home(tmp_path):
+    import signal
+    import stat
+    import tempfile
+    sock = tempfile.mkdtemp(prefix="gwx-")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "st"),
+           "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    api = f"ipc://{sock}/a"
+    p = subprocess.Popen([sys.executable, "-m", "grokwatch", "daemon", "--ingest",
+                          f"ipc://{sock}/i", "--pub", f"ipc://{sock}/p", "--api", api],
+                         stderr=subprocess.DEVNULL, env=env)
+    try:
+        from grokwatch import client
+        wait_for(lambda: _ping(client, api))
+        db = tmp_path / "st" / "grokwatch" / "grokwatch.db"
+        assert db.exists() and stat.S_IMODE(db.stat().st_mode) == 0o600
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(10) == 0
+
+
+def _ping(client, api):
+    try:
+        return client.request(api, "ping", timeout=0.3)["ok"]
+    except client.DaemonUnavailable:
+        return False
