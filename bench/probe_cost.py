@@ -84,6 +84,20 @@ def bench_calls(endpoint: str, absent: str, quick: bool) -> dict[str, float]:
         out["probe.log (daemon listening)"] = per_call_us(
             lambda s: p.log(s, train_loss=vals[0], train_acc=vals[1], val_acc=vals[2]),
             blocks, per)
+    # log() only appends; the sender thread packs and sends. Its share, amortized: CPU
+    # seconds of this whole process (both threads) per record, until the daemon acked all.
+    with Probe("bench-cpu", endpoint=endpoint) as p:
+        time.sleep(0.2)
+        cpu = []
+        for blk in range(5 if quick else 20):
+            c0 = time.process_time()
+            for s in range(blk * 5000, (blk + 1) * 5000):
+                p.log(s, train_loss=vals[0], train_acc=vals[1], val_acc=vals[2])
+            deadline = time.monotonic() + 10
+            while p.pending and time.monotonic() < deadline:
+                time.sleep(0.002)
+            cpu.append((time.process_time() - c0) / 5000 * 1e6)
+        out["probe.log + sender thread, CPU/record"] = statistics.median(cpu)
     with Probe("bench-absent", endpoint=absent) as p:
         out["probe.log (no daemon)"] = per_call_us(
             lambda s: p.log(s, train_loss=vals[0], train_acc=vals[1], val_acc=vals[2]),
