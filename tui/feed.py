@@ -48,29 +48,33 @@ def parse_connect(spec: str | None) -> tuple[str, str]:
 
 
 class ResyncClient(CloneClient):
-    """A CloneClient that also re-snapshots whenever its SUB socket (re)connects.
+    """A CloneClient that re-snapshots after its SUB connection drops and comes back.
 
     The daemon's update seq starts again at 0 after a restart, so a client
     whose last seq was 50 would take the new daemon's update 51 as the next
-    one and silently miss 1..50 (and the restart's reloaded state). A SUB
-    reconnect means updates may have been missed or come from a new daemon
-    either way, so any (re)connection asks for a fresh snapshot; a
-    disconnection is reported at once instead of after the heartbeat timeout.
+    one and silently miss 1..50 (and the restart's reloaded state). Any drop
+    of the SUB connection means updates may be lost or come from a new
+    daemon, so after a drop the next snapshot waits for the link to be back
+    (no update published after it can slip past), and the drop is reported
+    at once instead of after the heartbeat timeout.
     """
 
     def __init__(self, *args, **kw) -> None:
         super().__init__(*args, **kw)
+        # Replace the base class's SUB socket with one watched from before its
+        # connect, so no CONNECTED/DISCONNECTED event can be missed.
+        self._sub.close(0)
+        self._sub = self.ctx.socket(zmq.SUB)
+        self._sub.setsockopt(zmq.LINGER, 0)
+        self._sub.setsockopt(zmq.RCVHWM, 100_000)
+        self._sub.setsockopt(zmq.SUBSCRIBE, b"")
         self._mon = self._sub.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
-        # The base class connected before the monitor existed, so that first
-        # CONNECTED event may be gone: connect again under the monitor's eye.
-        self._sub.disconnect(self.pub)
         self._sub.connect(self.pub)
-        self.reconnects = 0
+        self.drops = 0
         self.linked = False  # the SUB socket has a live connection
 
     def poll(self, timeout: float = 0.1, max_msgs: int = 10_000):
-        """Like :meth:`CloneClient.poll`; snapshots only once the SUB socket is linked,
-        so no update published after the snapshot can slip past."""
+        """Like :meth:`CloneClient.poll`; snapshots only while the SUB socket is linked."""
         if not self.linked:
             # Nothing to read until the SUB connects: wait on the monitor instead.
             self._mon.poll(timeout * 1000)
@@ -90,11 +94,10 @@ class ResyncClient(CloneClient):
                 return
             if ev["event"] == zmq.EVENT_CONNECTED:
                 self.linked = True
-                self.reconnects += 1
-                self.seq = -1
             elif ev["event"] == zmq.EVENT_DISCONNECTED:
                 self.linked = False
-                self.seq = -1
+                self.drops += 1
+                self.seq = -1  # re-snapshot once linked again
 
     def close(self) -> None:
         try:

@@ -52,7 +52,9 @@ def text(app) -> str:
 async def test_live_runs_filter_detail_compare(daemon, size):
     send_run(daemon.ingest, "alpha-k3", k=3)
     send_run(daemon.ingest, "beta-k5", k=5, val=0.4)
-    app = GrokwatchApp(api=daemon.api, pub=daemon.pub)
+    # A long heartbeat timeout: on a loaded CI box a late hugz must not cause a
+    # re-snapshot, since this test checks that live runs come on the stream.
+    app = GrokwatchApp(api=daemon.api, pub=daemon.pub, heartbeat_timeout=10.0)
     async with app.run_test(size=size) as pilot:
         await wait_for(pilot, lambda: len(app.table.rows) == 2, what="the snapshot's runs")
         assert "connected" in screen_text(app)[0]
@@ -90,7 +92,7 @@ async def test_live_runs_filter_detail_compare(daemon, size):
 
 
 async def test_live_alert_appears_in_alerts_view(daemon):
-    app = GrokwatchApp(api=daemon.api, pub=daemon.pub)
+    app = GrokwatchApp(api=daemon.api, pub=daemon.pub, heartbeat_timeout=10.0)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.model.connected, what="connection")
         await pilot.pause(0.3)  # let the SUB socket's connection settle
