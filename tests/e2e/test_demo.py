@@ -69,7 +69,7 @@ def phase_of(line: str) -> str:
 def test_headless_demo_runs_every_preset_prints_phases_and_cleans_up(endpoints, tmp_path):
     sockdir, eps = endpoints
     db = tmp_path / "demo.db"
-    res = subprocess.run(demo_cmd(eps, "--fast", "--scale", "0.3", "--budget", "120", "--interval", "1",
+    res = subprocess.run(demo_cmd(eps, "--fast", "--scale", "0.1", "--budget", "120", "--interval", "1",
                                   "--db", str(db)),
                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stdout + res.stderr
