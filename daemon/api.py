@@ -53,13 +53,15 @@ def _snapshot(daemon: Any, req: dict) -> dict:
     if type(tail) is not int or tail < 0:
         raise ApiError("tail must be a non-negative int")
     pat = _glob(req)
+    history = bool(req.get("history", False))
     # Publish every pending change first: the snapshot then covers exactly seq.
     daemon.publisher.flush_runs(daemon.ingest.runs, force=True)
     runs = []
     for name, rs in daemon.ingest.runs.items():
         if not fnmatch.fnmatchcase(name, pat):
             continue
-        runs.append({**rs.summary(), "series": rs.series_tail(tail), "spectra": dict(rs.spectra),
+        series = rs.series_history() if history else rs.series_tail(tail)
+        runs.append({**rs.summary(), "series": series, "spectra": dict(rs.spectra),
                      "points": dict(rs.points)})
     return {"seq": daemon.publisher.seq, "epoch": daemon.publisher.epoch, "runs": runs, "alerts": list(daemon.recent_alerts),
             "hooks": list(daemon.recent_hooks)}

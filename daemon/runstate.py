@@ -287,6 +287,10 @@ class RunState:
         """The last ``n`` ring points of every metric."""
         return {name: to_lists(*s.recent(n)) for name, s in self.series.items()}
 
+    def series_history(self) -> dict[str, dict]:
+        """Every metric over the whole run: thinned history, then the ring."""
+        return {name: to_lists(*s.history()) for name, s in self.series.items()}
+
     def take_update(self) -> dict[str, Any]:
         """The ``run`` update map for the changes since the last call (and clear them)."""
         self.fold()

@@ -26,13 +26,17 @@ Message shapes (maps; see also the wire module's docstring):
 
 Requests and replies:
 
-``snapshot``  -> seq (the last update seq it covers), runs [RunSummary +
+``snapshot``  (run=glob "*", tail=256, history=False)
+              -> seq (the last update seq it covers), runs [RunSummary +
                  series (tails) + spectra + points], alerts [Alert, newest
-                 last], hooks [HookEvent]
+                 last], hooks [HookEvent]; ``history=True``: each series over
+                 the whole run (downsampled beyond the newest 512 points)
+                 instead of the last ``tail`` points
 ``runs``      -> runs [RunSummary]
 ``status``    -> status {rates, queue depths, drops, rejects by reason, ...}
 ``export``    (run, metric=None) -> rows [{step, t, name, value}]
-``alerts``    (run=glob, kind=None) -> alerts [Alert]
+``alerts``    (run=glob, kind=None, limit=10000) -> alerts [Alert], hooks
+                 [HookEvent] (stored, oldest first)
 ``ping``      -> {}
 
 Every reply has ``ok``; a failed one has ``error`` (one line).

@@ -191,3 +191,17 @@ def _ping(client, api):
         return client.request(api, "ping", timeout=0.3)["ok"]
     except client.DaemonUnavailable:
         return False
+
+
+def test_snapshot_tail_and_history(daemon):
+    with Probe("long", endpoint=daemon.ingest) as p:
+        for s in range(3000):
+            p.log(s, loss=float(s))
+    snap = daemon.request("snapshot", tail=10)
+    [run] = snap["runs"]
+    assert run["series"]["loss"]["steps"] == list(range(2990, 3000))
+    hist = daemon.request("snapshot", run="long", history=True)["runs"][0]["series"]["loss"]
+    steps = hist["steps"]
+    assert steps[0] < 300 and steps[-512:] == list(range(2488, 3000))  # whole run, bounded
+    assert len(steps) <= 512 + 256 and steps == sorted(steps)
+    assert daemon.request("snapshot", run="other*")["runs"] == []
