@@ -303,6 +303,7 @@ def headless(args: argparse.Namespace, q: Trainings, deadline: float | None,
                       "trainings", file=out, flush=True)
                 q.stop_all()
                 done = True
+                drawn = 0  # the message broke the in-place block: draw the next one below
             if now >= next_draw or done:
                 lines = [f"[{now - t0:6.1f} s]"] + [run_line(t, board.runs.get(t.run))
                                                      for t in q.items]
@@ -329,6 +330,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     if args.budget is not None and not args.budget > 0:
         print("grokwatch demo: --budget must be > 0 seconds", file=sys.stderr)
+        return 2
+    if not args.interval > 0:
+        print("grokwatch demo: --interval must be > 0 seconds", file=sys.stderr)
         return 2
     if args.scale is not None and not args.scale > 0:
         print("grokwatch demo: --scale must be > 0", file=sys.stderr)
