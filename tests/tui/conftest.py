@@ -19,8 +19,3 @@ def utc(monkeypatch: pytest.MonkeyPatch):
     yield
     monkeypatch.undo()
     time.tzset()
-
-
-def screen_text(app) -> list[str]:
-    """The app's current screen as plain text lines."""
-    return [s.text for s in app.screen._compositor.render_strips()]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import tuidata as D
-from conftest import screen_text
 from grokwatch.tui.app import GrokwatchApp
 from grokwatch.tui.model import Model
+from tuidata import screen_text
 
 
 async def started(pilot, app: GrokwatchApp, snap: dict | None = None) -> None:

@@ -6,7 +6,7 @@ import threading
 import time
 
 from grokwatch.tui.feed import Feed, ResyncClient
-from test_live import send_run
+from tuiprobe import send_run
 
 
 class Collector:

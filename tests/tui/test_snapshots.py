@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import tuidata as D
-from conftest import screen_text
 from grokwatch.tui.app import GrokwatchApp
+from tuidata import screen_text
 
 SNAP_DIR = Path(__file__).parent / "snapshots"
 UPDATE = os.environ.get("GROKWATCH_UPDATE_SNAPSHOTS") == "1"

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_live import send_run
+from tuiprobe import send_run
 
 TMUX = shutil.which("tmux")
 

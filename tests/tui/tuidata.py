@@ -99,3 +99,8 @@ def snapshot(n_runs: int = 3) -> dict:
               alert("grok-wd1", "onset", 1200, T0 + 30),
               alert("nan-lr1", "diverged", 400, T0 + 40)][: 4 if n_runs >= 3 else 1]
     return {"seq": 5, "runs": runs, "alerts": alerts, "hooks": [hook("grok-wd1", T0 + 31)]}
+
+
+def screen_text(app) -> list[str]:
+    """The app's current screen as plain text lines."""
+    return [s.text for s in app.screen._compositor.render_strips()]
