@@ -18,9 +18,22 @@ from textual.widget import Widget
 Cell = tuple[str, Style | None]
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (escape sequences, newlines) shown as ``?``.
+
+    Run names are checked by the wire, but hosts, configs, alert summaries and
+    hook details are not: drawn raw, an ESC in them would reach the terminal.
+    """
+    return text if text.isprintable() else "".join(c if c.isprintable() else "?" for c in text)
+
+
 def strip(parts: Iterable[Cell], width: int) -> Strip:
-    """One line from (text, style) parts, cropped or padded to ``width`` cells."""
-    segs = [Segment(t, s) for t, s in parts if t]
+    """One line from (text, style) parts, cropped or padded to ``width`` cells.
+
+    Every string drawn by this package passes here, so this is where text from
+    the wire is made safe for the terminal.
+    """
+    segs = [Segment(printable(t), s) for t, s in parts if t]
     return Strip(segs).adjust_cell_length(width) if segs else Strip.blank(width)
 
 

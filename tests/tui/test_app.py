@@ -182,3 +182,22 @@ async def test_ascii_mode_every_view_and_help_is_plain_ascii():
             bad = [ln for ln in lines if not ln.isascii()]
             assert not bad, f"after {keys}: {bad[:3]}"
         assert any("grok-wd1" in ln for ln in seen[0])
+
+
+async def test_control_characters_from_the_wire_never_reach_the_terminal():
+    snap = D.snapshot(n_runs=1)
+    snap["runs"][0]["host"] = "evil\x1b[2J\x07host"
+    snap["runs"][0]["config"] = {"note": "line1\nline2\x1b]0;pwned\x07"}
+    snap["alerts"] = [dict(D.alert("grok-wd1", "onset", 5, D.T0), summary="a\x1b[31mred")]
+    app = GrokwatchApp(feed=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await started(pilot, app, snap)
+        for keys in ([], ["enter"], ["a"]):
+            for k in keys:
+                await pilot.press(k)
+            await pilot.pause()
+            lines = screen_text(app)
+            assert not any(c in ln for ln in lines for c in "\x1b\x07\n"), keys
+        await pilot.press("1")
+        await pilot.pause()
+        assert any("evil?[2J?host" in ln for ln in screen_text(app))
