@@ -1,9 +1,10 @@
 """The reader thread: a :class:`grokwatch.client.CloneClient` off the UI thread.
 
 It collects snapshot and update messages and wakes the app with one
-:class:`FeedReady` message at a time, at most every ``min_interval`` seconds,
-so 2,000 updates a second become ~10 batches a second on the UI thread.
-The thread never touches widgets; the app drains the batch on its own thread.
+:class:`FeedReady` message at a time, at most every ``min_interval`` seconds
+(which the app adapts to what a batch costs it), so 2,000 updates a second
+become a handful of batches a second on the UI thread. The thread never
+touches widgets; the app drains the batch on its own thread.
 """
 
 from __future__ import annotations
