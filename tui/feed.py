@@ -12,8 +12,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import zmq
+from grokwatch.tui.model import prepare_snapshot
 from textual.message import Message
 from zmq.utils.monitor import recv_monitor_message
 
@@ -121,7 +123,7 @@ class Feed:
         self.heartbeat_timeout = heartbeat_timeout
         self.snapshot_timeout = snapshot_timeout
         self._lock = threading.Lock()
-        self._pending: list[tuple[str, dict]] = []
+        self._pending: list[tuple[str, Any]] = []  # (kind, message or Prepared snapshot)
         self._woken = False
         self._last_wake = 0.0
         self._stop = threading.Event()
@@ -140,14 +142,14 @@ class Feed:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def drain(self) -> list[tuple[str, dict]]:
+    def drain(self) -> list[tuple[str, Any]]:
         """Everything received since the last drain (UI thread)."""
         with self._lock:
             items, self._pending = self._pending, []
             self._woken = False
         return items
 
-    def _push(self, items: list[tuple[str, dict]]) -> None:
+    def _push(self, items: list[tuple[str, Any]]) -> None:
         """Queue a poll's worth of messages under one lock acquisition."""
         if not items:
             return
@@ -183,6 +185,10 @@ class Feed:
             while not self._stop.is_set():
                 try:
                     items = list(client.poll(timeout=0.05))
+                    # Build snapshot state here, off the UI thread (1,000 runs
+                    # of history take a second to convert).
+                    items = [(k, prepare_snapshot(m)) if k == "snapshot" else (k, m)
+                             for k, m in items]
                     if self.stamp:
                         now = time.time()
                         for kind, msg in items:

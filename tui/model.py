@@ -41,9 +41,13 @@ class Series:
         """Append points in the order sent; bad steps are skipped, bad values become NaN."""
         n = min(len(steps), len(values))
         try:
-            st = [int(x) for x in steps[:n]]
-            vs = [float(x) for x in values[:n]]
-        except (TypeError, ValueError):
+            if n <= 4:  # live updates: a point or two; lists beat numpy here
+                st = [int(x) for x in steps[:n]]
+                vs = [float(x) for x in values[:n]]
+            else:  # snapshot tails: numpy converts a list of numbers in one call
+                st = np.asarray(steps[:n], dtype=np.int64)
+                vs = np.asarray(values[:n], dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
             st, vs = [], []
             for x, v in zip(steps[:n], values[:n]):
                 try:
@@ -55,15 +59,18 @@ class Series:
         if k == 0:
             return
         if k >= self.maxlen:
-            st, vs, k = st[-self.maxlen:], vs[-self.maxlen:], self.maxlen
+            st, vs, k = st[len(st) - self.maxlen:], vs[len(vs) - self.maxlen:], self.maxlen
             self._n = 0
         need = self._n + k
         if need > len(self._values):
             cap = self.maxlen + max(16, self.maxlen // 4)
             if len(self._values) < cap:
                 new_cap = min(cap, max(need, 2 * len(self._values), 16))
-                self._steps = np.resize(self._steps, new_cap)
-                self._values = np.resize(self._values, new_cap)
+                steps_new = np.empty(new_cap, dtype=np.int64)
+                values_new = np.empty(new_cap, dtype=np.float64)
+                steps_new[:self._n] = self._steps[:self._n]
+                values_new[:self._n] = self._values[:self._n]
+                self._steps, self._values = steps_new, values_new
             if need > len(self._values):
                 keep = self.maxlen - k  # the newest points that stay
                 lo = self._n - keep
@@ -197,6 +204,32 @@ def hook_event(h: dict[str, Any]) -> Event:
                       f"{h.get('result', '?')}{rc}{detail}", raw=h)
 
 
+@dataclass
+class Prepared:
+    """A snapshot reply turned into RunViews and events, ready to swap in."""
+
+    runs: dict[str, RunView]
+    events: list[Event]
+
+
+def prepare_snapshot(snap: dict[str, Any]) -> Prepared:
+    """Build the state a snapshot describes (pure; safe on any thread)."""
+    runs: dict[str, RunView] = {}
+    for r in snap.get("runs") or []:
+        if isinstance(r, dict) and isinstance(r.get("run"), str):
+            rv = RunView(r["run"])
+            rv.apply(r)
+            runs[rv.run] = rv
+    merged = [alert_event(a) for a in snap.get("alerts") or [] if isinstance(a, dict)]
+    merged += [hook_event(h) for h in snap.get("hooks") or [] if isinstance(h, dict)]
+    merged.sort(key=lambda e: e.t)
+    merged = merged[-MAX_EVENTS:]
+    for ev in merged:
+        if ev.kind != "hook" and ev.run in runs:
+            runs[ev.run].alerts.append(ev)
+    return Prepared(runs, merged)
+
+
 class Model:
     """All client-side state. Apply snapshot and updates from one thread only."""
 
@@ -214,22 +247,16 @@ class Model:
         self.lag_sent: list[tuple[float, float]] = []
         self.track_lag = False
 
-    def apply_snapshot(self, snap: dict[str, Any]) -> None:
-        """Replace all state with a snapshot reply (a reconnect starts clean)."""
-        self.runs = {}
-        for r in snap.get("runs") or []:
-            if isinstance(r, dict) and isinstance(r.get("run"), str):
-                rv = RunView(r["run"])
-                rv.apply(r)
-                self.runs[rv.run] = rv
+    def apply_snapshot(self, snap: dict[str, Any] | Prepared) -> None:
+        """Replace all state with a snapshot reply (a reconnect starts clean).
+
+        ``snap`` may already be :func:`prepare_snapshot`'s result (the reader
+        thread prepares big snapshots so the UI thread only swaps them in).
+        """
+        p = snap if isinstance(snap, Prepared) else prepare_snapshot(snap)
+        self.runs = p.runs
         self.events.clear()
-        merged = [alert_event(a) for a in snap.get("alerts") or [] if isinstance(a, dict)]
-        merged += [hook_event(h) for h in snap.get("hooks") or [] if isinstance(h, dict)]
-        merged.sort(key=lambda e: e.t)
-        for ev in merged:
-            self.events.append(ev)
-            if ev.kind != "hook" and ev.run in self.runs:
-                self.runs[ev.run].alerts.append(ev)
+        self.events.extend(p.events)
         self.connected = self.ever_connected = True
         self.snapshots += 1
         self.version += 1

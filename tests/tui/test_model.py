@@ -134,3 +134,16 @@ def test_series_ring_keeps_the_newest_points_in_order_across_shifts():
         assert list(s.step_array()) == expect
         assert list(s.array()) == [float(x) for x in expect]
         assert s.first_step == expect[0] and s.last_step == expect[-1] and len(s) == len(expect)
+
+
+def test_prepared_snapshot_applies_like_the_raw_one():
+    from grokwatch.tui.model import prepare_snapshot
+
+    a, b = Model(), Model()
+    a.apply_snapshot(D.snapshot())
+    b.apply("snapshot", prepare_snapshot(D.snapshot()))
+    assert sorted(a.runs) == sorted(b.runs) and b.snapshots == 1 and b.connected
+    assert [e.kind for e in a.events] == [e.kind for e in b.events]
+    assert np.array_equal(a.runs["grok-wd1"].series["val_acc"].array(),
+                          b.runs["grok-wd1"].series["val_acc"].array())
+    assert [e.kind for e in b.runs["grok-wd1"].alerts] == ["memorized", "onset"]
