@@ -31,7 +31,7 @@ LOG_REJECTS_PER_REASON = 5  # log the first few rejects of each reason, then cou
 class Ingest:
     """All runs' state, fed frame by frame; the only writer of the store."""
 
-    def __init__(self, store: Store, *, lost_after: float = 60.0, hole_timeout: float = 30.0,
+    def __init__(self, store: Store, *, lost_after: float = 60.0, hole_timeout: float = 60.0,
                  max_frame: int = wire.DEFAULT_MAX_FRAME) -> None:
         self.store = store
         self.lost_after = lost_after

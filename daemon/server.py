@@ -56,7 +56,7 @@ class Config:
     db: Path = field(default_factory=paths.default_db_path)
     hooks: Path | None = None
     lost_after: float = 60.0
-    hole_timeout: float = 30.0
+    hole_timeout: float = 60.0  # above the probe's longest ack back-off (30 s)
     allow_remote: bool = False
     max_frame: int = wire.DEFAULT_MAX_FRAME
 
