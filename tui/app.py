@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Hashable, Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from grokwatch.tui.alerts import AlertsList
 from grokwatch.tui.canvas import Cell, LinesWidget, strip
@@ -281,8 +281,9 @@ class GrokwatchApp(App[None]):
             self.feed.min_interval = min(MAX_INTERVAL,
                                          max(MIN_INTERVAL, BUSY_FACTOR * self.batch_cost))
 
-    def apply_messages(self, items: Iterable[tuple[str, dict]]) -> None:
-        """Apply a batch of (kind, message) to the model and redraw what moved."""
+    def apply_messages(self, items: Iterable[tuple[str, Any]]) -> None:
+        """Apply a batch of (kind, message) to the model and redraw what moved
+        (a snapshot message may come prepared by the reader thread)."""
         changed: set[str] = set()
         rows_changed = events_changed = False
         for kind, msg in items:
