@@ -30,7 +30,7 @@ def summary_lines(rv: RunView) -> list[list[Cell]]:
                        Style(color="magenta", bold=True) if onset is not None else DIM)]
     l2: list[Cell] = [(f"step {g('step', '-')}  train {fmt(rv.last('train_acc'))}  "
                        f"val {fmt(rv.last('val_acc'))}  "
-                       f"{fmt(g('rate'))} msg/s", LABEL)]
+                       + (f"{fmt(g('rate'))} msg/s" if rv.state == "live" else ""), LABEL)]
     c = g("counters") or {}
     bad = {k: c.get(k) for k in ("dropped", "gaps", "rejected", "errors") if c.get(k)}
     if bad:

@@ -56,7 +56,9 @@ COLUMNS = (
     Column("onset", "onset", 7, 0,
            lambda r: "-" if r.get("onset_step") is None else str(r.get("onset_step")),
            right=True),
-    Column("rate", "msg/s", 6, 0, lambda r: _rate(r.get("rate")), right=True),
+    # A run that stopped sends nothing, so its last published rate would stay forever.
+    Column("rate", "msg/s", 6, 0,
+           lambda r: _rate(r.get("rate")) if r.state == "live" else "-", right=True),
     Column("state", "state", 8, 0, lambda r: r.state),
 )
 SORT_KEYS = ("name", "step", "phase", "val_acc", "onset", "rate", "state")
