@@ -26,6 +26,15 @@ on the zoo), so without it those runs would get their onset after the fact.
 Two different statistics of the per-neuron spectra, each against its own
 null, still guard against one statistic's artefact.
 
+Measured on the workload zoo (``bench/detection.py``, 12 grokking runs of the
+quadratic and one-hot MLPs, 6 controls): the largest structure ratio a control
+reached was x1.31 (one-hot MLP, weight decay 0, 2,500 steps) against the x1.5
+threshold; onset came before val acc 0.5 in 12/12 grokking runs, at a median
+47 % of the memorized plateau ahead of it (one-hot MLP 62-70 %, quadratic MLP
+42-54 %: its structure climbs steadily from memorization, so x1.5 is reached
+later in its plateau). Multiplication gets no onset: its structure lives in the
+discrete-log basis, not the token index the probe's DFT uses.
+
 Effective rank is never used: without weight decay it collapses in runs that
 never generalize. At most one onset per armed episode.
 """
