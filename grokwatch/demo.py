@@ -379,6 +379,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("grokwatch demo: interrupted; stopping", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of the headless view went away (e.g. `| head`): stop quietly, and keep
+        # Python from complaining again when it flushes stdout at exit.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     finally:
         signal.signal(signal.SIGTERM, old_term)
         # Shutdown must finish even if a second Ctrl-C arrives meanwhile.
