@@ -210,6 +210,13 @@ def main() -> int:
         med = statistics.median(det[k]) if det[k] else math.nan
         print(f"{k:12s} {hits[k]:>5d}/{n_grok:<2d} {100 * hits[k] / max(n_grok, 1):3.0f}%"
               f" {false[k]:>8d}/{n_ctl:<5d} {med:>17.2f}")
+    by_model: dict[str, list[float]] = {}
+    for r in table:
+        _, frac = _lead(r["t_mem"], r["t_onset"], r["t_50"])
+        if not r["control"] and frac is not None and r["t_onset"] < r["t_50"]:
+            by_model.setdefault(r["run"].split("-")[0], []).append(frac)
+    print("onset median lead fraction by model: " + ", ".join(
+        f"{m} {statistics.median(v):.2f} ({len(v)} runs)" for m, v in sorted(by_model.items())))
     print("(val>=0.1 needs validation labels; onset uses none.  Targets for onset: recall 100%,"
           " 0 false onsets, median lead fraction >= 0.5.)")
     print(f"wall time {wall:.0f} s for {sum(secs.values()):.0f} s of training")
