@@ -211,7 +211,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     rej = ", ".join(f"{k} {v}" for k, v in sorted(st["rejected"].items())) or "none"
     print(f"rejected frames {st['rejected_total']}: {rej}")
     q = st["queues"]
-    print(f"queues: pending rows {q['pending_rows']}; hooks {q['hooks']}")
+    hooks = ", ".join(f"{k} {v}" for k, v in q["hooks"].items())
+    print(f"queues: pending rows {q['pending_rows']}; hooks: {hooks}")
     print(f"publish seq {st['publish']['seq']} (dropped {st['publish']['dropped']}); "
           f"alerts {st['alerts']}; rss {st['rss_bytes'] / 2**20:.0f} MiB")
     return 0
