@@ -34,6 +34,8 @@ DEFAULT_PRESETS = ("grokking", "memorization", "comprehension", "confusion")  # 
 STOP_TIMEOUT = 5.0  # seconds a training gets after SIGTERM before SIGKILL
 DAEMON_STOP_TIMEOUT = 10.0
 DAEMON_START_TIMEOUT = 20.0
+# Besides Ctrl-C, these stop the demo cleanly (SIGHUP: its terminal went away).
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def usable_cores() -> int:
@@ -344,8 +346,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="grokwatch-demo-"))
     daemon: OwnDaemon | None = None
     q: Trainings | None = None
-    # SIGTERM takes the same clean path as Ctrl-C.
-    old_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGTERM and SIGHUP (the terminal went away) take the same clean path as Ctrl-C.
+    old_handlers = {s: signal.signal(s, _raise_interrupt) for s in _STOP_SIGNALS}
     try:
         try:
             client.request(args.api, "ping", timeout=1.0)
@@ -386,7 +388,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     finally:
-        signal.signal(signal.SIGTERM, old_term)
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
         # Shutdown must finish even if a second Ctrl-C arrives meanwhile.
         old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
@@ -425,11 +428,12 @@ def _tui(args: argparse.Namespace, q: Trainings, deadline: float | None) -> None
             q.tick()
 
     sup = threading.Thread(target=supervise, name="grokwatch-demo-supervisor", daemon=True)
-    old_term = signal.signal(signal.SIGTERM, lambda s, f: app.exit())
+    old_handlers = {s: signal.signal(s, lambda n, f: app.exit()) for s in _STOP_SIGNALS}
     sup.start()
     try:
         app.run()
     finally:
-        signal.signal(signal.SIGTERM, old_term)
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
         quit_.set()
         sup.join(STOP_TIMEOUT + 5)

@@ -109,7 +109,8 @@ def test_budget_stops_trainings_and_skips_the_queue(endpoints):
     assert took < 8 + 40, took  # bounded shutdown (daemon start + stop waits)
 
 
-def test_sigint_stops_everything_promptly(endpoints):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_everything_promptly(endpoints, sig):
     sockdir, eps = endpoints
     proc = subprocess.Popen(demo_cmd(eps, "--presets", "grokking", "memorization",
                                      "--interval", "0.5"),
@@ -128,7 +129,7 @@ def test_sigint_stops_everything_promptly(endpoints):
                 break
         assert any(" running " in ln and "step" in ln for ln in seen), "".join(seen)
         assert len(processes_mentioning(str(sockdir))) >= 3  # demo's daemon + 2 trainings
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
