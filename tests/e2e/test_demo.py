@@ -21,6 +21,14 @@ pytestmark = pytest.mark.slow
 PRESETS = ("grokking", "memorization", "comprehension", "confusion")
 
 
+@pytest.fixture(autouse=True)
+def _private_xdg(tmp_path, monkeypatch):
+    """The demo's daemon must not read the user's hooks file or write to their state dir."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("GROKWATCH_ENDPOINT", raising=False)
+
+
 @pytest.fixture
 def endpoints():
     """Private ipc:// endpoints (short paths) and the directory that holds them."""

@@ -46,7 +46,7 @@ def _live_mentioning(text: str) -> list[int]:
     return out
 
 
-def test_tui_demo_shows_the_runs_and_quits_cleanly():
+def test_tui_demo_shows_the_runs_and_quits_cleanly(tmp_path):
     d = tempfile.mkdtemp(prefix="gwtui-")
     eps = {"ingest": f"ipc://{d}/i", "pub": f"ipc://{d}/p", "api": f"ipc://{d}/a"}
     master, slave = pty.openpty()
@@ -54,7 +54,9 @@ def test_tui_demo_shows_the_runs_and_quits_cleanly():
     cmd = [sys.executable, "-m", "grokwatch", "demo", "--fast", "--presets", "grokking",
            "memorization", "--ingest", eps["ingest"], "--pub", eps["pub"], "--api", eps["api"]]
     proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave,
-                            env={**os.environ, "TERM": "xterm-256color"}, start_new_session=True)
+                            env={**os.environ, "TERM": "xterm-256color",
+                                 "XDG_CONFIG_HOME": str(tmp_path / "config"),
+                                 "XDG_STATE_HOME": str(tmp_path / "state")}, start_new_session=True)
     os.close(slave)
     buf = bytearray()
     try:
