@@ -234,6 +234,10 @@ def main() -> int:
     print(f"  lag p50 1st third  {1000 * pct(first, 50):8.1f} ms   last third "
           f"{1000 * pct(last, 50):.1f} ms   (growing lag would show here)")
     if window:
+        k = 6  # p50 per sixth of the window, in order: a backlog would climb steadily
+        parts = [window[i * len(window) // k:(i + 1) * len(window) // k] for i in range(k)]
+        print("  lag p50 by sixth   " + " ".join(f"{1000 * pct(p, 50):.0f}" for p in parts)
+              + " ms")
         print(f"  mean lag           {1000 * statistics.fmean(window):8.1f} ms")
     print(f"  ended {time.strftime('%H:%M:%S', time.localtime(t_stop))}, files in {d}")
     return 0
