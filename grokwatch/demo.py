@@ -371,8 +371,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         else:
             _tui(args, q, deadline)
         q.stop_all()
-        if args.headless:
-            final_report(args.api, q.items, out)
+        final_report(args.api, q.items, out)  # after the TUI too: what it showed, in text
         failed = [t for t in q.items if t.state == "failed"]
         for t in failed:
             print(f"grokwatch demo: training {t.run} failed with exit code {t.rc}; its log:\n"

@@ -73,6 +73,10 @@ def test_tui_demo_shows_the_runs_and_quits_cleanly(tmp_path):
         while proc.poll() is None and time.monotonic() < deadline:
             _read(master, buf, 0.2)
         assert proc.poll() == 0, bytes(buf[-2000:])
+        # Once the TUI has closed, the demo prints each run's phase as text.
+        tail = bytes(buf).rsplit(b"== final ==", 1)
+        assert len(tail) == 2, bytes(buf[-2000:])
+        assert b"grokking" in tail[1] and b"memorization" in tail[1]
         assert _live_mentioning(d) == []
         with pytest.raises(client.DaemonUnavailable):
             client.request(eps["api"], "ping", timeout=0.5)
