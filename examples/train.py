@@ -89,6 +89,7 @@ class WorkloadConfig:
 
 
 def default_run_name(cfg: WorkloadConfig) -> str:
+    """A readable run name from the fields that tell runs of the zoo apart."""
     return f"{cfg.model}-{cfg.op}-p{cfg.modulus}-f{cfg.frac:g}-wd{cfg.weight_decay:g}-s{cfg.seed}"
 
 
