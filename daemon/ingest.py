@@ -43,6 +43,7 @@ class Ingest:
         self.frames = 0
         self.records = 0
         self.duplicates = 0
+        self.detector_errors = 0  # exceptions from detectors (logged; records still stored)
         self.bytes = 0
         self.alerts: list[Alert] = []  # new alerts for the server to store, publish, hook
         self._chunks: dict[tuple[int, int], list] = {}  # (run_id, sid) -> records to store
@@ -83,13 +84,13 @@ class Ingest:
             for _sid, _seq, kind, step, t, data in self.store.iter_records(name):
                 if kind == "scalars":
                     rs.add_scalars(step, data)
-                    rs.detector.on_scalars(step, t, data)
+                    self._det(rs, "on_scalars", step, t, data)
                 elif kind == "hello":
                     rs.detector = self._detector(rs, data)  # a new session starts afresh
                 elif kind in ("spectrum", "points"):
                     rs.set_array(kind, data["name"], step, data["arr"])
                 elif kind == "bye":
-                    rs.detector.on_bye(step or rs.info["step"], t)
+                    self._det(rs, "on_bye", step or rs.info["step"], t)
             rs.phase = rs.detector.phase
             rs.onset_step = rs.detector.onset_step
             rs.take_update()  # nothing restored is "new"
@@ -146,7 +147,7 @@ class Ingest:
         if rs.silenced:
             rs.silenced = False
             last = frame.recs[-1] if frame.recs else None
-            alerts += self._label(rs, det.on_resume(rs.info["step"], last.t if last else now))
+            alerts += self._det(rs, "on_resume", rs.info["step"], last.t if last else now)
         if rs.info["state"] == "lost":
             rs.info["state"] = "live"
         rs.last_heard = now
@@ -170,7 +171,10 @@ class Ingest:
                 vals = rec.vals
                 rows.append((rec.seq, 1, rec.step, rec.t, vals))
                 rs.add_scalars(rec.step, vals)
-                out = det.on_scalars(rec.step, rec.t, vals)
+                try:
+                    out = det.on_scalars(rec.step, rec.t, vals)
+                except Exception as e:  # a detector bug must not cost a record
+                    out = self._detector_failed(rs, "on_scalars", e)
                 if out:
                     alerts += self._label(rs, out)
             elif kind == "hello":
@@ -188,7 +192,7 @@ class Ingest:
             else:  # bye
                 rows.append((rec.seq, 4, None, rec.t, None))
                 rs.info["state"] = "finished"
-                alerts += self._label(rs, det.on_bye(rs.info["step"], rec.t))
+                alerts += self._det(rs, "on_bye", rs.info["step"], rec.t)
             rs.info["last_t"] = rec.t
         if new:
             if not dups:  # all new: keep the frame's own bytes, skip re-encoding
@@ -218,7 +222,7 @@ class Ingest:
             rs.counters["gaps"] += gaps_inc
         if gaps_inc or dropped_inc:
             t = frame.recs[-1].t if frame.recs else now
-            alerts += self._label(rs, det.on_drop(rs.info["step"], t, gaps_inc, dropped_inc))
+            alerts += self._det(rs, "on_drop", rs.info["step"], t, gaps_inc, dropped_inc)
         if det.phase != rs.phase or det.onset_step != rs.onset_step:
             rs.phase, rs.onset_step = det.phase, det.onset_step
         rs.count_records(new)
@@ -229,6 +233,20 @@ class Ingest:
         rs.dirty = True
         self._dirty_runs.add(frame.run)
         self._touched[(peer, frame.run, sid)] = None
+
+    def _det(self, rs: RunState, method: str, *args: Any) -> list[Alert]:
+        """Call one detector method; its alerts labelled, its exceptions logged and counted."""
+        try:
+            return self._label(rs, getattr(rs.detector, method)(*args))
+        except Exception as e:
+            return self._detector_failed(rs, method, e)
+
+    def _detector_failed(self, rs: RunState, method: str, e: Exception) -> list[Alert]:
+        self.detector_errors += 1
+        if self.detector_errors <= LOG_REJECTS_PER_REASON:
+            log.error("detector %s failed on run %r (record kept): %s: %s", method, rs.name,
+                      type(e).__name__, e)
+        return []
 
     def _label(self, rs: RunState, alerts: list[Alert]) -> list[Alert]:
         for a in alerts:
@@ -251,14 +269,14 @@ class Ingest:
                     gaps += sess.gaps - g0
             if gaps:
                 rs.counters["gaps"] += gaps
-                self.alerts += self._label(rs, det.on_drop(rs.info["step"], now, gaps, 0))
+                self.alerts += self._det(rs, "on_drop", rs.info["step"], now, gaps, 0)
                 rs.dirty = True
                 self._dirty_runs.add(rs.name)
             if rs.info["state"] == "finished":
                 continue
-            out = det.on_silence(now, rs.last_heard)
+            out = self._det(rs, "on_silence", now, rs.last_heard)
             if out:
-                self.alerts += self._label(rs, out)
+                self.alerts += out
                 if any(a.kind in SILENCE_KINDS and a.status == "firing" for a in out):
                     rs.silenced = True
             if rs.info["state"] == "live" and now - rs.last_heard > self.lost_after:
@@ -318,6 +336,7 @@ class Ingest:
         """Totals for the ``status`` request."""
         missing = sum(s.missing() for rs in self.runs.values() for s in rs.sessions.values())
         return {"frames": self.frames, "records": self.records, "duplicates": self.duplicates,
+                "detector_errors": self.detector_errors,
                 "bytes": self.bytes, "rejected": dict(self.rejects),
                 "rejected_total": sum(self.rejects.values()), "runs": len(self.runs),
                 "live_runs": sum(rs.info["state"] == "live" for rs in self.runs.values()),

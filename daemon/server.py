@@ -118,6 +118,7 @@ class Daemon:
         self.hooks_total = 0
         self.commit_ms: collections.deque[float] = collections.deque(maxlen=200)
         self.loop_iters = 0
+        self.internal_errors = 0
         for ep in (cfg.ingest, cfg.pub, cfg.api):
             if not paths.is_local(ep):
                 if not cfg.allow_remote:
@@ -240,12 +241,17 @@ class Daemon:
                 break
             n += 1
             peer = parts[0]
-            if len(parts) == 2:
-                ingest.handle(peer, parts[1], now)
-            elif len(parts) == 3 and parts[1] == b"":
-                ingest.handle(peer, parts[2], now)
-            else:
-                ingest.reject("malformed", f"{len(parts) - 1} message parts", peer)
+            try:
+                if len(parts) == 2:
+                    ingest.handle(peer, parts[1], now)
+                elif len(parts) == 3 and parts[1] == b"":
+                    ingest.handle(peer, parts[2], now)
+                else:
+                    ingest.reject("malformed", f"{len(parts) - 1} message parts", peer)
+            except Exception:  # a bug of ours: log it, keep serving every other frame
+                self.internal_errors += 1
+                if self.internal_errors <= 5:
+                    log.exception("internal error on a frame (daemon keeps running)")
             if n % 32 == 0:
                 now = time.time()
                 if time.monotonic() > t_end or ingest.pending_rows() >= COMMIT_ROWS:
@@ -372,6 +378,7 @@ class Daemon:
                 "publish": {"seq": self.publisher.seq, "sent": self.publisher.sent,
                             "dropped": self.publisher.dropped},
                 "alerts": self.alerts_total, "hook_events": self.hooks_total,
+                "internal_errors": self.internal_errors,
                 "nofile": self.nofile, "rss_bytes": rss_bytes()}
 
 

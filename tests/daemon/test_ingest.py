@@ -104,3 +104,25 @@ def test_restore_rebuilds_runs_sessions_and_dedup(tmp_path):
     ro = open_store(db, readonly=True)
     seqs = [r[1] for r in ro.iter_records("r")]
     assert seqs == list(range(1, 320))
+
+
+class _Exploding:
+    phase = "starting"
+    onset_step = None
+
+    def __getattr__(self, name):
+        def boom(*args):
+            raise ZeroDivisionError("detector bug")
+        return boom
+
+
+def test_a_failing_detector_costs_no_record(tmp_path):
+    ing = Ingest(open_store(tmp_path / "g.db"))
+    ing._detector = lambda rs, hello=None: _Exploding()
+    ing.handle(PEER, frame("r", 1, [wire.hello(1, host="h", pid=1)] + [sc(q) for q in range(2, 6)]
+                           + [wire.bye(6)]))
+    ing.tick()
+    assert ing.detector_errors >= 5
+    assert [wire.decode_ack(a)[2] for _, a in ing.commit()] == [6]
+    assert [r[1] for r in open_store(tmp_path / "g.db", readonly=True).iter_records("r")] == \
+        list(range(1, 7))
