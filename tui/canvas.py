@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
@@ -27,20 +28,53 @@ def printable(text: str) -> str:
     return text if text.isprintable() else "".join(c if c.isprintable() else "?" for c in text)
 
 
+# The building widget's own style (its background and colour), set by
+# LinesWidget.render_line around build(): strips carry it from the start
+# instead of each line being restyled (a Strip is costly to make in Textual).
+_base: Style | None = None
+
+
 def strip(parts: Iterable[Cell], width: int) -> Strip:
     """One line from (text, style) parts, cropped or padded to ``width`` cells.
 
     Every string drawn by this package passes here, so this is where text from
     the wire is made safe for the terminal.
     """
-    segs = [Segment(printable(t), s) for t, s in parts if t]
-    return Strip(segs).adjust_cell_length(width) if segs else Strip.blank(width)
+    base = _base
+    # Adjacent parts in the same style become one segment: Textual's cost per
+    # line grows with its segment count.
+    texts: list[str] = []
+    styles: list[Style | None] = []
+    for t, st in parts:
+        if not t:
+            continue
+        if texts and st == styles[-1]:
+            texts[-1] += t
+        else:
+            texts.append(t)
+            styles.append(st)
+    segs: list[Segment] = []
+    total = 0
+    for t, st in zip(texts, styles):
+        t = printable(t)
+        total += cell_len(t)
+        segs.append(Segment(t, base + st if base is not None and st is not None
+                            else st or base))
+    if total < width:
+        segs.append(Segment(" " * (width - total), base))
+    line = Strip(segs, max(total, width))
+    return line.crop(0, width) if total > width else line
+
+
+def blank(width: int) -> Strip:
+    """An empty line in the building widget's style."""
+    return Strip.blank(width, _base)
 
 
 def text_lines(lines: list[list[Cell]], width: int, height: int) -> list[Strip]:
     """Strips for ``lines``, padded with blanks to ``height``."""
     out = [strip(ln, width) for ln in lines[:height]]
-    out += [Strip.blank(width)] * (height - len(out))
+    out += [blank(width)] * (height - len(out))
     return out
 
 
@@ -57,6 +91,7 @@ class LinesWidget(Widget):
         self._lines: list[Strip] = []
         self.builds = 0  # how often lines were rebuilt (tests check coalescing)
         self._height: int | None = -1  # wanted height at the last refresh
+        self._blank = Strip.blank(0)
 
     def data_key(self) -> Hashable:
         """Changes whenever what this widget shows changes."""
@@ -98,11 +133,15 @@ class LinesWidget(Widget):
         w, h = self.size.width, self.size.height
         key = (self.data_key(), w, h)
         if key != self._cache_key:
-            base = self.rich_style
-            self._lines = ([ln.apply_style(base) for ln in self.build(w, h)]
-                           if w > 0 and h > 0 else [])
+            global _base
+            _base = self.rich_style
+            try:
+                self._lines = self.build(w, h) if w > 0 and h > 0 else []
+                self._blank = Strip.blank(w, _base)
+            finally:
+                _base = None
             self._cache_key = key
             self.builds += 1
         if 0 <= y < len(self._lines):
             return self._lines[y]
-        return Strip.blank(w)
+        return self._blank

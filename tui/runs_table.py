@@ -262,6 +262,8 @@ class RunsTable(LinesWidget, can_focus=True):
                 elif c.key == "onset" and rv.get("onset_step") is not None:
                     st = Style(color="magenta")
                 parts.append((txt[: c.width] + " ", st))
-            line = strip(parts, width)
-            lines.append(line.apply_style(CURSOR) if here else line)
+            if here:  # the cursor's background under every cell of its row
+                parts = [(t, CURSOR if st is None else CURSOR + st) for t, st in parts]
+                parts.append((" " * width, CURSOR))
+            lines.append(strip(parts, width))
         return lines

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tuidata as D
 from grokwatch.tui.app import GrokwatchApp
 from grokwatch.tui.model import Model
+from rich.color import Color
 from tuidata import screen_text
 
 
@@ -201,3 +202,21 @@ async def test_control_characters_from_the_wire_never_reach_the_terminal():
         await pilot.press("1")
         await pilot.pause()
         assert any("evil?[2J?host" in ln for ln in screen_text(app))
+
+
+async def test_cursor_row_is_highlighted_across_the_width():
+    app = GrokwatchApp(feed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        await pilot.press("down")
+        strips = app.screen._compositor.render_strips()
+        row = next(s for s in strips if "memo-wd0" in s.text)
+        other = next(s for s in strips if "grok-wd1" in s.text and "grokking" in s.text)
+        cursor_bg = Color.parse("grey23").get_truecolor()
+
+        def bgs(strip):
+            return {seg.style.bgcolor.get_truecolor() if seg.style and seg.style.bgcolor
+                    else None for seg in strip}
+
+        assert bgs(row) == {cursor_bg}  # every cell of the cursor row, padding included
+        assert cursor_bg not in bgs(other)
