@@ -238,6 +238,9 @@ def main() -> int:
         parts = [window[i * len(window) // k:(i + 1) * len(window) // k] for i in range(k)]
         print("  lag p50 by sixth   " + " ".join(f"{1000 * pct(p, 50):.0f}" for p in parts)
               + " ms")
+        own_parts = [own[i * len(own) // k:(i + 1) * len(own) // k] for i in range(k)]
+        print("  TUI share by sixth " + " ".join(f"{1000 * pct(p, 50):.0f}" for p in own_parts)
+              + " ms")
         print(f"  mean lag           {1000 * statistics.fmean(window):8.1f} ms")
     print(f"  ended {time.strftime('%H:%M:%S', time.localtime(t_stop))}, files in {d}")
     return 0

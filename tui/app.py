@@ -39,7 +39,7 @@ VIEWS = ("runs", "detail", "compare", "alerts")
 # Coalescing adapts to the cost of a batch: the UI thread spends at most about
 # 1/BUSY_FACTOR of its time on data (apply + repaint), within these bounds.
 # The cost is smoothed (EMA) so one slow frame does not stall the next ones.
-MIN_INTERVAL, MAX_INTERVAL, BUSY_FACTOR, COST_EMA = 0.05, 0.3, 6.0, 0.2
+MIN_INTERVAL, MAX_INTERVAL, BUSY_FACTOR, COST_EMA = 0.05, 0.3, 8.0, 0.2
 WIDE = 140
 PREVIEW_MIN_HEIGHT = 20  # rows from which the narrow runs view shows the cursor run  # columns from which the runs view shows the detail beside the table
 NARROW = 100  # below this the detail stacks its panels
