@@ -25,8 +25,11 @@ from .outbox import Outbox
 
 log = logging.getLogger("grokwatch.probe")
 
-FLUSH_S = 0.005  # batch window while records wait
-IDLE_S = 0.05  # poll timeout when nothing waits
+# The thread wakes on a timer, not on each ack: every wake takes the GIL, and on a
+# busy machine each hand-off can cost the training thread a scheduler slice.
+TICK_S = 0.05  # wake period for a trickle of records (a slow loop) and for acks
+FLUSH_S = 0.005  # wake period while a backlog waits (a fast loop) or while closing
+BACKLOG = 256  # records waiting that make the next wake come sooner
 RETRY_S = 0.05  # back-off after a refused send (no connection, HWM reached)
 CLOSE_GRACE_S = 0.2  # at close, how long to wait for a connection that is not up
 
@@ -108,18 +111,13 @@ class Sender:
 
     def _loop(self) -> None:
         poller = zmq.Poller()
-        poller.register(self._sock, zmq.POLLIN)
-        poller.register(self._mon, zmq.POLLIN)
+        poller.register(self._mon, zmq.POLLIN)  # connection events wake us at once
         while not self._stop:
-            # Batch window while records wait and a daemon is there; else sleep longer
-            # (a connection wakes the poll through the monitor socket).
-            busy = self.connected and (self.outbox.unsent or self._closing_at is not None)
-            wait = FLUSH_S if busy else IDLE_S
-            events = dict(poller.poll(wait * 1000))
-            if self._mon in events:
-                self._read_monitor()
-            if self._sock in events:
-                self._read_acks()
+            busy = self.connected and (len(self.outbox.unsent) >= BACKLOG
+                                       or self._closing_at is not None)
+            poller.poll((FLUSH_S if busy else TICK_S) * 1000)
+            self._read_monitor()
+            self._read_acks()
             now = time.monotonic()
             self._check_ack_timeout(now)
             if self.connected and now >= self._retry_at:
