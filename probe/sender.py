@@ -74,6 +74,7 @@ class Sender:
         self._last_progress = time.monotonic()
         self._timeout = ack_timeout
         self._retry_at = 0.0
+        self._last_batch = 0  # records found waiting at the last flush
         self.thread = threading.Thread(target=self._main, name="grokwatch-probe", daemon=True)
         self.thread.start()
 
@@ -113,7 +114,10 @@ class Sender:
         poller = zmq.Poller()
         poller.register(self._mon, zmq.POLLIN)  # connection events wake us at once
         while not self._stop:
+            # Rate-adaptive: a fast loop (a backlog now, or at the last wake) gets the
+            # short period, so the buffer stays small; a trickle gets the long one.
             busy = self.connected and (len(self.outbox.unsent) >= BACKLOG
+                                       or self._last_batch >= BACKLOG
                                        or self._closing_at is not None)
             poller.poll((FLUSH_S if busy else TICK_S) * 1000)
             self._read_monitor()
@@ -176,6 +180,7 @@ class Sender:
             self._timeout = min(self._timeout * 2, 30.0)  # back off if the daemon stays mute
 
     def _flush(self, now: float) -> None:
+        self._last_batch = len(self.outbox.unsent)
         limit = self.max_records
         while self.outbox.unsent:
             had_inflight = bool(self.outbox.inflight)
