@@ -374,8 +374,9 @@ def test_submit_returns_while_hooks_run(tmp_path: Path, runner_factory) -> None:
 def test_alert_storm_drops_oldest_and_memory_stays_bounded(tmp_path: Path,
                                                            runner_factory) -> None:
     gate = tmp_path / "gate"
-    make_script(tmp_path / "slow.sh", f'#!/bin/sh\nwhile [ ! -e "{gate}" ]; do sleep 0.05; done\n'
-                                      f'echo "$GROKWATCH_RUN"\n')
+    # Bounded wait (60 s) so a killed test run leaves no looping hook behind.
+    make_script(tmp_path / "slow.sh", f'#!/bin/sh\nn=0\nwhile [ ! -e "{gate}" ] && [ $n -lt 1200 ]; '
+                                      f'do sleep 0.05; n=$((n+1)); done\necho "$GROKWATCH_RUN"\n')
     r = runner_factory(rules(tmp_path, {"on": "*", "exec": ["./slow.sh"], "cooldown": 0}),
                        concurrency=1, queue_max=100, events_max=1000)
     n_warm, n_storm = 2_000, 15_000
