@@ -6,12 +6,12 @@ import importlib.util
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hooktools import make_script
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "hooks"
 
@@ -27,12 +27,6 @@ def grokwatch_cmd() -> list[str]:
 def grokwatch(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([*grokwatch_cmd(), *args], cwd=cwd, capture_output=True, text=True,
                           timeout=60, env={**os.environ, **(env or {})})
-
-
-def make_script(path: Path, text: str) -> Path:
-    path.write_text(text)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return path
 
 
 RECORD = """#!{python}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import stat
 import subprocess
 import sys
 import time
@@ -13,12 +12,7 @@ from pathlib import Path
 
 import pytest
 from grokwatch.probe import Probe
-
-
-def make_script(path: Path, text: str) -> Path:
-    path.write_text(text)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return path
+from hooktools import HANG, group_members, make_script
 
 
 def wait_for(cond, timeout: float = 15.0, step: float = 0.05):
@@ -53,22 +47,6 @@ def diverge(endpoint: str, run: str, *, config: dict | None = None, steps: int =
             p.log(s, train_loss=2.0 - 0.01 * s, train_acc=0.1)
         p.log(steps, train_loss=float("nan"), train_acc=0.1)
         assert p.close(10)
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in process group ``pgid``."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            st = (d / "stat").read_text()
-        except OSError:
-            continue
-        fields = st[st.rindex(")") + 2:].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            out.append(int(d.name))
-    return out
 
 
 RECORD = """#!{python}
@@ -186,13 +164,6 @@ def test_alerts_follow_json_streams_hook_events(tmp_path: Path, start_daemon) ->
     hook_lines = [x["hook"] for x in lines if "hook" in x]
     assert hook_lines and hook_lines[0]["rule"] == "fine" and hook_lines[0]["result"] == "ok"
     assert hook_lines[0]["run"] == "streamed"
-
-
-HANG = """#!/bin/sh
-echo $$ > "{pidfile}"
-sleep 1000 &
-sleep 1000
-"""
 
 
 def test_hanging_hook_does_not_slow_ingest(tmp_path: Path, start_daemon) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
 import threading
 import time
@@ -17,12 +16,7 @@ from grokwatch.daemon import hooks as hooks_mod
 from grokwatch.daemon.alert import Alert
 from grokwatch.daemon.hookrules import parse_rules
 from grokwatch.daemon.hooks import HookRunner
-
-
-def make_script(path: Path, text: str) -> Path:
-    path.write_text(text)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return path
+from hooktools import HANG, group_members, make_script
 
 
 def alert(run: str = "modadd-1", kind: str = "onset", status: str = "firing", step: int = 420,
@@ -47,22 +41,6 @@ def runner_factory() -> Iterator:
     yield make
     for r in made:
         r.close(timeout=0)
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes whose process group is ``pgid``."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            st = (d / "stat").read_text()
-        except OSError:
-            continue
-        fields = st[st.rindex(")") + 2:].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            out.append(int(d.name))
-    return out
 
 
 def wait_for(cond, timeout: float = 10.0) -> bool:
@@ -176,12 +154,6 @@ def test_hostile_run_names_reach_hooks_as_data_only(tmp_path: Path, runner_facto
     assert list(tmp_path.rglob("pwned")) == []
     assert not Path("pwned").exists() and not (Path(__file__).parent / "pwned").exists()
 
-
-HANG = """#!/bin/sh
-echo $$ > "{pidfile}"
-sleep 1000 &
-sleep 1000
-"""
 
 HANG_IGNORING_TERM = """#!/bin/sh
 trap '' TERM

@@ -1,0 +1,8 @@
+"""Daemon test helpers: hook scripts and process groups (hooktools.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # for `import hooktools`
