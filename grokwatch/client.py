@@ -6,7 +6,8 @@ Two pieces, both speaking only :mod:`grokwatch.wire`:
   reply map (or raises :class:`DaemonUnavailable` after a bounded wait).
 * :class:`CloneClient` is the zguide *clone* pattern: subscribe to the PUB
   stream first, then take a snapshot, drop updates already covered by it,
-  and take a fresh snapshot on a sequence gap or when the heartbeat stops.
+  and take a fresh snapshot on a sequence gap, on another daemon epoch, when
+  the heartbeat stops, or after the SUB connection dropped.
 
 Message shapes (maps; see also the wire module's docstring):
 
@@ -61,6 +62,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from grokwatch import wire
 
@@ -113,6 +115,13 @@ class CloneClient:
     kind is ``"snapshot"`` (a full reply from the ``snapshot`` request: replace
     all state), ``"run"``, ``"alert"``, ``"hook"`` or ``"disconnected"``.
     It reconnects and re-snapshots by itself.
+
+    The SUB socket is watched (a ZeroMQ socket monitor attached before its
+    connect, so no event is missed). Any drop of that connection means updates
+    may have been lost, so the client forgets its seq, reports
+    ``"disconnected"`` at once (not after the heartbeat timeout), and takes
+    the next snapshot only once the link is back, so that no update published
+    after the snapshot can slip past it.
     """
 
     def __init__(self, api: str = wire.DEFAULT_API, pub: str = wire.DEFAULT_PUB, *,
@@ -126,16 +135,38 @@ class CloneClient:
         self.epoch: str | None = None  # the daemon instance the state came from
         self.connected = False
         self.resnapshots = 0
+        self.drops = 0  # times the SUB connection went down
+        self.linked = False  # the SUB socket has a live connection
         self._last_heard = 0.0
         self._sub = self.ctx.socket(zmq.SUB)
         self._sub.setsockopt(zmq.LINGER, 0)
         self._sub.setsockopt(zmq.RCVHWM, 100_000)
         self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self._mon = self._sub.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         self._sub.connect(pub)
 
     def close(self) -> None:
-        """Close the subscription socket."""
+        """Close the subscription socket and its monitor."""
+        try:
+            self._sub.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        self._mon.close(0)
         self._sub.close(0)
+
+    def _link_events(self) -> None:
+        """Apply the SUB socket's pending connect/disconnect events."""
+        while True:
+            try:
+                ev = recv_monitor_message(self._mon, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if ev["event"] == zmq.EVENT_CONNECTED:
+                self.linked = True
+            elif ev["event"] == zmq.EVENT_DISCONNECTED:
+                self.linked = False
+                self.drops += 1
+                self.seq = -1  # re-snapshot once linked again
 
     def _snapshot(self) -> dict | None:
         try:
@@ -150,6 +181,15 @@ class CloneClient:
 
     def poll(self, timeout: float = 0.1, max_msgs: int = 10_000) -> Iterator[tuple[str, dict]]:
         """Yield what arrived within ``timeout`` seconds (snapshot first when needed)."""
+        if not self.linked:
+            # Nothing to read until the SUB connects: wait on the monitor instead.
+            self._mon.poll(timeout * 1000)
+        self._link_events()
+        if not self.linked:
+            if self.connected:
+                self.connected = False
+                yield "disconnected", {}
+            return
         if self.seq < 0:
             snap = self._snapshot()
             if snap is None:

@@ -17,7 +17,6 @@ from typing import Any
 import zmq
 from grokwatch.tui.model import prepare_snapshot
 from textual.message import Message
-from zmq.utils.monitor import recv_monitor_message
 
 from grokwatch import wire
 from grokwatch.client import CloneClient
@@ -48,67 +47,6 @@ def parse_connect(spec: str | None) -> tuple[str, str]:
         raise ValueError(f"not a host name: {spec!r}")
     host = f"[{spec}]" if ":" in spec and not spec.startswith("[") else spec
     return f"tcp://{host}:7711", f"tcp://{host}:7712"
-
-
-class ResyncClient(CloneClient):
-    """A CloneClient that re-snapshots after its SUB connection drops and comes back.
-
-    The daemon's update seq starts again at 0 after a restart, so a client
-    whose last seq was 50 would take the new daemon's update 51 as the next
-    one and silently miss 1..50 (and the restart's reloaded state). Any drop
-    of the SUB connection means updates may be lost or come from a new
-    daemon, so after a drop the next snapshot waits for the link to be back
-    (no update published after it can slip past), and the drop is reported
-    at once instead of after the heartbeat timeout.
-    """
-
-    def __init__(self, *args, **kw) -> None:
-        super().__init__(*args, **kw)
-        # Replace the base class's SUB socket with one watched from before its
-        # connect, so no CONNECTED/DISCONNECTED event can be missed.
-        self._sub.close(0)
-        self._sub = self.ctx.socket(zmq.SUB)
-        self._sub.setsockopt(zmq.LINGER, 0)
-        self._sub.setsockopt(zmq.RCVHWM, 100_000)
-        self._sub.setsockopt(zmq.SUBSCRIBE, b"")
-        self._mon = self._sub.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
-        self._sub.connect(self.pub)
-        self.drops = 0
-        self.linked = False  # the SUB socket has a live connection
-
-    def poll(self, timeout: float = 0.1, max_msgs: int = 10_000):
-        """Like :meth:`CloneClient.poll`; snapshots only while the SUB socket is linked."""
-        if not self.linked:
-            # Nothing to read until the SUB connects: wait on the monitor instead.
-            self._mon.poll(timeout * 1000)
-        self._events()
-        if not self.linked:
-            if self.connected:
-                self.connected = False
-                yield "disconnected", {}
-            return
-        yield from super().poll(timeout, max_msgs)
-
-    def _events(self) -> None:
-        while True:
-            try:
-                ev = recv_monitor_message(self._mon, zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if ev["event"] == zmq.EVENT_CONNECTED:
-                self.linked = True
-            elif ev["event"] == zmq.EVENT_DISCONNECTED:
-                self.linked = False
-                self.drops += 1
-                self.seq = -1  # re-snapshot once linked again
-
-    def close(self) -> None:
-        try:
-            self._sub.disable_monitor()
-        except zmq.ZMQError:
-            pass
-        self._mon.close(0)
-        super().close()
 
 
 class Feed:
@@ -172,8 +110,8 @@ class Feed:
         if due:
             self.wake()
 
-    def _client(self, ctx: zmq.Context) -> ResyncClient:
-        return ResyncClient(self.api, self.pub, ctx=ctx,
+    def _client(self, ctx: zmq.Context) -> CloneClient:
+        return CloneClient(self.api, self.pub, ctx=ctx,
                             heartbeat_timeout=self.heartbeat_timeout,
                             snapshot_timeout=self.snapshot_timeout)
 

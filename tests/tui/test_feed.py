@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
-from grokwatch.tui.feed import Feed, ResyncClient
+from grokwatch.tui.feed import Feed
 from tuiprobe import send_run
+
+from grokwatch.client import CloneClient
 
 
 class Collector:
@@ -56,7 +58,7 @@ def test_feed_coalesces_many_updates_into_few_wakes(daemon):
 
 
 def test_feed_survives_an_exception_in_the_reader(daemon):
-    class Boom(ResyncClient):
+    class Boom(CloneClient):
         def poll(self, timeout=0.1, max_msgs=10_000):
             raise RuntimeError("boom")
             yield  # pragma: no cover
@@ -66,7 +68,7 @@ def test_feed_survives_an_exception_in_the_reader(daemon):
     class Once(Feed):
         def _client(self, ctx):
             made.append(1)
-            cls = Boom if len(made) == 1 else ResyncClient
+            cls = Boom if len(made) == 1 else CloneClient
             return cls(self.api, self.pub, ctx=ctx)
 
     c = Collector()

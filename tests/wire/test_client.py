@@ -112,3 +112,34 @@ def test_client_resnapshots_after_a_daemon_restart(daemon):
         assert cc.epoch and cc.epoch != first_epoch  # the state is the new daemon's
     finally:
         cc.close()
+
+
+def test_client_reports_a_dropped_link_at_once_and_resnapshots_when_back(daemon):
+    # A heartbeat timeout far beyond the test: only the SUB socket's monitor can tell.
+    cc, st = CloneClient(daemon.api, daemon.pub, heartbeat_timeout=60), CloneState()
+    kinds: list[str] = []
+
+    def pump_until(cond, seconds):
+        end = time.monotonic() + seconds
+        while not cond() and time.monotonic() < end:
+            for kind, msg in cc.poll(timeout=0.05):
+                kinds.append(kind)
+                st.apply(kind, msg)
+
+    try:
+        pump_until(lambda: st.snapshots == 1, 5)
+        assert cc.linked and st.snapshots == 1
+        daemon.stop()
+        t0 = time.monotonic()
+        pump_until(lambda: "disconnected" in kinds, 5)
+        assert "disconnected" in kinds and time.monotonic() - t0 < 5
+        assert cc.drops == 1 and not cc.linked and cc.seq == -1
+        # While the link is down no snapshot is attempted (it would wait out the timeout).
+        t1 = time.monotonic()
+        list(cc.poll(timeout=0.05))
+        assert time.monotonic() - t1 < 1 and st.snapshots == 1
+        daemon.start()
+        pump_until(lambda: st.snapshots == 2, 10)
+        assert st.snapshots == 2 and cc.connected and cc.linked
+    finally:
+        cc.close()
