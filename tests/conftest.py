@@ -4,6 +4,9 @@
 ``lost_after: float``, ``args: list[str]`` extra CLI args, ``wait: bool`` =
 True to wait until it answers ``ping``); ``daemon`` is ``start_daemon()``.
 Every handle is stopped at teardown.
+
+This folder is on ``sys.path`` for helper modules shared across test folders
+(``gwcli``: the ``grokwatch`` command line).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from pathlib import Path
 import pytest
 
 from grokwatch import client
+
+sys.path.insert(0, str(Path(__file__).parent))  # for `import gwcli`
 
 START_TIMEOUT = 20.0
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -11,22 +10,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from gwcli import grokwatch_cmd
 from hooktools import make_script
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "hooks"
 
 
-def grokwatch_cmd() -> list[str]:
-    """The real console entry; while another part's CLI module is still missing, this part's."""
-    from grokwatch.cli import PART_CLIS
-    if all(importlib.util.find_spec(m) is not None for m in PART_CLIS):
-        return [sys.executable, "-m", "grokwatch"]
-    return [sys.executable, "-m", "grokwatch.daemon.hooks_cli"]
+HOOKS_PART = [sys.executable, "-m", "grokwatch.daemon.hooks_cli"]  # while another is missing
 
 
 def grokwatch(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*grokwatch_cmd(), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=60, env={**os.environ, **(env or {})})
+    return subprocess.run([*grokwatch_cmd(HOOKS_PART), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, **(env or {})})
 
 
 RECORD = """#!{python}

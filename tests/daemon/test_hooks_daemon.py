@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from grokwatch.probe import Probe
+from gwcli import grokwatch_cmd
 from hooktools import HANG, group_members, make_script
 
 
@@ -25,17 +25,12 @@ def wait_for(cond, timeout: float = 15.0, step: float = 0.05):
     return cond()
 
 
-def grokwatch_cmd() -> list[str]:
-    """The real console entry; while another part's CLI module is missing, the daemon part's."""
-    from grokwatch.cli import PART_CLIS
-    if all(importlib.util.find_spec(m) is not None for m in PART_CLIS):
-        return [sys.executable, "-m", "grokwatch"]
-    return [sys.executable, "-m", "grokwatch.daemon"]
+DAEMON_PART = [sys.executable, "-m", "grokwatch.daemon"]  # while another part is missing
 
 
 def alerts_json(d) -> dict:
-    p = subprocess.run([*grokwatch_cmd(), "alerts", "--json", "--api", d.api], text=True,
-                       capture_output=True, timeout=30)
+    p = subprocess.run([*grokwatch_cmd(DAEMON_PART), "alerts", "--json", "--api", d.api],
+                       text=True, capture_output=True, timeout=30)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
 
@@ -147,8 +142,8 @@ def test_alerts_follow_json_streams_hook_events(tmp_path: Path, start_daemon) ->
     hooks = tmp_path / "hooks.toml"
     hooks.write_text('[[hook]]\nname = "fine"\non = "*"\nexec = ["true"]\n')
     d = start_daemon(hooks=hooks)
-    follow = subprocess.Popen([*grokwatch_cmd(), "alerts", "--follow", "--json", "--api", d.api,
-                               "--pub", d.pub], stdout=subprocess.PIPE, text=True)
+    follow = subprocess.Popen([*grokwatch_cmd(DAEMON_PART), "alerts", "--follow", "--json",
+                               "--api", d.api, "--pub", d.pub], stdout=subprocess.PIPE, text=True)
     try:
         time.sleep(1.0)  # let it subscribe before the alert exists
         diverge(d.ingest, "streamed")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,25 +13,12 @@ import pytest
 from grokwatch.daemon import replay_cli
 from grokwatch.daemon.detectors import RunDetector
 from grokwatch.probe import Probe
-
-
-def grokwatch_cmd() -> list[str]:
-    """``python -m grokwatch``, or the daemon and replay parts alone while another is missing."""
-    from grokwatch.cli import PART_CLIS
-    if all(importlib.util.find_spec(m) is not None for m in PART_CLIS):
-        return [sys.executable, "-m", "grokwatch"]
-    script = ("import argparse, sys\n"
-              "from grokwatch.daemon import cli, replay_cli\n"
-              "p = argparse.ArgumentParser(prog='grokwatch')\n"
-              "s = p.add_subparsers(dest='command')\n"
-              "cli.register(s); replay_cli.register(s)\n"
-              "a = p.parse_args()\n"
-              "sys.exit(int(a.func(a) or 0))\n")
-    return [sys.executable, "-c", script]
+from gwcli import DAEMON_AND_REPLAY, grokwatch_cmd
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*grokwatch_cmd(), *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([*grokwatch_cmd(DAEMON_AND_REPLAY), *args], capture_output=True,
+                          text=True, timeout=60)
 
 
 def synthetic_run(probe: Probe, *, end: int = 1500, change: int = 400) -> None:

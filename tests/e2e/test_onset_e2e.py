@@ -9,14 +9,13 @@ exactly the alerts the daemon raised live.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from gwcli import DAEMON_AND_REPLAY, grokwatch_cmd
 
 pytest.importorskip("torch")
 
@@ -28,23 +27,9 @@ pytestmark = pytest.mark.slow
 SILENCE_OR_TRANSPORT = {"stalled", "lost", "dropped"}
 
 
-def grokwatch_cmd() -> list[str]:
-    """``python -m grokwatch``, or only the replay/export parts while another part is missing."""
-    from grokwatch.cli import PART_CLIS
-    if all(importlib.util.find_spec(m) is not None for m in PART_CLIS):
-        return [sys.executable, "-m", "grokwatch"]
-    script = ("import argparse, sys\n"
-              "from grokwatch.daemon import cli, replay_cli\n"
-              "p = argparse.ArgumentParser(prog='grokwatch')\n"
-              "s = p.add_subparsers(dest='command')\n"
-              "cli.register(s); replay_cli.register(s)\n"
-              "a = p.parse_args()\n"
-              "sys.exit(int(a.func(a) or 0))\n")
-    return [sys.executable, "-c", script]
-
-
 def run(*args: str) -> str:
-    res = subprocess.run([*grokwatch_cmd(), *args], capture_output=True, text=True, timeout=60)
+    res = subprocess.run([*grokwatch_cmd(DAEMON_AND_REPLAY), *args], capture_output=True,
+                         text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     return res.stdout
 
