@@ -22,61 +22,22 @@ import argparse
 import multiprocessing as mp
 import os
 import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 
 import msgpack
 import zmq
+from daemonkit import PER_FRAME, SCALARS, Daemon, make_frames, sender
 
 from grokwatch import client, wire
 
-SCALARS = ("train_loss", "train_acc", "val_loss", "val_acc")  # 4 per wire record
-PER_FRAME = 200  # wire records per frame, as the probe batches in a fast loop
 
-
-def make_frames(runs: list[str], steps: int, sid0: int) -> list[bytes]:
-    """Pre-encoded frames, runs interleaved, each session with a hello first."""
-    frames = []
-    for i, run in enumerate(runs):
-        frames.append(wire.encode_frame(run, sid0 + i, [wire.hello(1, host="bench", pid=1)]))
-    seqs = dict.fromkeys(runs, 1)
-    t = time.time()
-    for start in range(0, steps, PER_FRAME):
-        for i, run in enumerate(runs):
-            recs = []
-            for step in range(start, min(steps, start + PER_FRAME)):
-                seqs[run] += 1
-                x = 1.0 / (step + 1)
-                recs.append(wire.scalars(seqs[run], step, {"train_loss": x, "train_acc": 1 - x,
-                                                           "val_loss": 2 * x, "val_acc": 0.1},
-                                         t=t))
-            frames.append(wire.encode_frame(run, sid0 + i, recs))
-    return frames
-
-
-def sender(endpoint: str, frames: list[bytes], go, done) -> None:
-    """A probe-like sender: DEALER, send everything, then wait for the final acks."""
-    ctx = zmq.Context()
-    s = ctx.socket(zmq.DEALER)
-    s.setsockopt(zmq.SNDHWM, 0)
-    s.setsockopt(zmq.LINGER, 2000)
-    s.connect(endpoint)
-    go.wait()
-    for f in frames:
-        s.send(f)
-        while s.poll(0):
-            s.recv()  # drain acks as a probe does
-    done.set()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and s.poll(500):
-        s.recv()
-    s.close()
-    ctx.term()
+def values(step: int) -> dict[str, float]:
+    """The scalars of a step: losses falling, training accuracy rising."""
+    x = 1.0 / (step + 1)
+    return {"train_loss": x, "train_acc": 1 - x, "val_loss": 2 * x, "val_acc": 0.1}
 
 
 # ---------------------------------------------------------------- 1. raw limit
@@ -119,35 +80,6 @@ def raw_limit(frames: list[bytes], validate: bool) -> float:
 
 
 # ---------------------------------------------------------------- 2. the daemon
-
-
-class Daemon:
-    def __init__(self) -> None:
-        self.dir = tempfile.mkdtemp(prefix="gwb-")
-        self.ingest = f"ipc://{self.dir}/ingest"
-        self.pub = f"ipc://{self.dir}/pub"
-        self.api = f"ipc://{self.dir}/api"
-        env = {**os.environ, "XDG_CONFIG_HOME": self.dir}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "grokwatch.daemon", "daemon", "--ingest", self.ingest,
-             "--pub", self.pub, "--api", self.api, "--db", f"{self.dir}/bench.db"],
-            stderr=subprocess.DEVNULL, env=env)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.request(self.api, "ping", timeout=0.5)
-                break
-            except client.DaemonUnavailable:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("daemon did not start") from None
-
-    def status(self) -> dict:
-        return client.request(self.api, "status", timeout=30)["status"]
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def daemon_ingest(d: Daemon, frame_sets: list[list[bytes]], expect_records: int) -> float:
@@ -256,7 +188,7 @@ def main() -> None:
     print(f"daemon ingest bench ({'quick' if q else 'full'}); {os.cpu_count()} CPUs; "
           f"{len(SCALARS)} scalars per record, {PER_FRAME} records per frame")
     sets = [make_frames([f"b{k}-{i}" for i in range(runs_per_sender)], steps // senders,
-                        sid0=1000 * k) for k in range(senders)]
+                        sid0=1000 * k, values=values) for k in range(senders)]
     all_frames = [f for fs in sets for f in fs]
     raw = statistics.median(raw_limit(all_frames, False) for _ in range(reps))
     raw_v = statistics.median(raw_limit(all_frames, True) for _ in range(reps))
@@ -264,11 +196,12 @@ def main() -> None:
     print(f"   ... + wire.decode_frame validation  : {raw_v:12,.0f} scalar records/s")
 
     rates = []
-    d = Daemon()
+    d = Daemon("gwb-")
     try:
         for rep in range(reps):
             rsets = [make_frames([f"r{rep}-{k}-{i}" for i in range(runs_per_sender)],
-                                 steps // senders, sid0=1000 * k) for k in range(senders)]
+                                 steps // senders, sid0=1000 * k, values=values)
+                     for k in range(senders)]
             expect = sum(len(msgpack.unpackb(f)["recs"]) for fs in rsets for f in fs)
             rates.append(daemon_ingest(d, rsets, expect))
         st = d.status()
@@ -284,9 +217,10 @@ def main() -> None:
 
     n_runs = 1000
     per_run = 300 if q else 700  # 700 > the 512-point ring: rings full, history in use
-    d = Daemon()
+    d = Daemon("gwb-")
     try:
-        rsets = [make_frames([f"m{k}-{i}" for i in range(n_runs // 4)], per_run, sid0=10_000 * k)
+        rsets = [make_frames([f"m{k}-{i}" for i in range(n_runs // 4)], per_run, sid0=10_000 * k,
+                             values=values)
                  for k in range(4)]
         expect = sum(len(msgpack.unpackb(f)["recs"]) for fs in rsets for f in fs)
         rate_many = daemon_ingest(d, rsets, expect)

@@ -20,25 +20,17 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing as mp
-import os
 import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import zmq
+from daemonkit import SCALARS, Daemon, make_frames, sender
 from grokwatch.daemon.alert import Alert
 from grokwatch.daemon.hookrules import parse_rules
 from grokwatch.daemon.hooks import HookRunner
-
-from grokwatch import client, wire
-
-SCALARS = ("train_loss", "train_acc", "val_loss", "val_acc")
-PER_FRAME = 200
 
 # ---------------------------------------------------------------- 1. submit cost
 
@@ -90,86 +82,26 @@ def submit_cost(batches: int, per_batch: int) -> dict[str, float]:
 # ---------------------------------------------------------------- 2. daemon ingest
 
 
-def make_frames(runs: list[str], steps: int, sid0: int, diverge: bool) -> list[bytes]:
-    frames = [wire.encode_frame(r, sid0 + i, [wire.hello(1, host="bench", pid=1)])
-              for i, r in enumerate(runs)]
-    seqs = dict.fromkeys(runs, 1)
-    t = time.time()
-    for start in range(0, steps, PER_FRAME):
-        for i, run in enumerate(runs):
-            recs = []
-            for step in range(start, min(steps, start + PER_FRAME)):
-                seqs[run] += 1
-                x = float("nan") if diverge and step == steps - 1 else 1.0 / (step + 1)
-                recs.append(wire.scalars(seqs[run], step, {
-                    "train_loss": x, "train_acc": 0.5, "val_loss": 2.0, "val_acc": 0.1}, t=t))
-            frames.append(wire.encode_frame(run, sid0 + i, recs))
-    return frames
+def values(steps: int, diverge: bool) -> Callable[[int], dict[str, float]]:
+    """Scalars per step; with ``diverge`` the loss turns NaN at the last step."""
 
-
-def sender(endpoint: str, frames: list[bytes], go) -> None:
-    ctx = zmq.Context()
-    s = ctx.socket(zmq.DEALER)
-    s.setsockopt(zmq.SNDHWM, 0)
-    s.setsockopt(zmq.LINGER, 2000)
-    s.connect(endpoint)
-    go.wait()
-    for f in frames:
-        s.send(f)
-        while s.poll(0):
-            s.recv()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and s.poll(500):
-        s.recv()
-    s.close()
-    ctx.term()
-
-
-class Daemon:
-    def __init__(self, hooks: str | None) -> None:
-        self.dir = tempfile.mkdtemp(prefix="gwh-")
-        self.ingest, self.api = f"ipc://{self.dir}/ingest", f"ipc://{self.dir}/api"
-        cmd = [sys.executable, "-m", "grokwatch.daemon", "daemon", "--ingest", self.ingest,
-               "--pub", f"ipc://{self.dir}/pub", "--api", self.api, "--db", f"{self.dir}/b.db"]
-        if hooks:
-            cmd += ["--hooks", hooks]
-        self.proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL,
-                                     env={**os.environ, "XDG_CONFIG_HOME": self.dir})
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.request(self.api, "ping", timeout=0.5)
-                return
-            except client.DaemonUnavailable:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("daemon did not start") from None
-
-    def status(self) -> dict:
-        return client.request(self.api, "status", timeout=30)["status"]
-
-    def cpu(self) -> float:
-        """The daemon's user + system CPU seconds so far (less noisy than wall time)."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def at(step: int) -> dict[str, float]:
+        x = float("nan") if diverge and step == steps - 1 else 1.0 / (step + 1)
+        return {"train_loss": x, "train_acc": 0.5, "val_loss": 2.0, "val_acc": 0.1}
+    return at
 
 
 def ingest_rate(hooks: str | None, runs: int, steps: int, storm_runs: int, rep: int
                 ) -> tuple[float, float, dict]:
     """(scalar values/s stored, daemon CPU µs per 1,000 values, hook runner stats)."""
-    d = Daemon(hooks)
+    d = Daemon("gwh-", hooks)
     try:
         names = [f"r{rep}-{i}" for i in range(runs)]
         storm = [f"storm{rep}-{i}" for i in range(storm_runs)]
-        frames = make_frames(names, steps, 1000, False)
+        frames = make_frames(names, steps, 1000, values(steps, False))
         # The storm's runs diverge early and then keep streaming: alerts arrive
         # throughout, each submitted to a runner whose workers all hang.
-        sframes = make_frames(storm, 5, 5000, True)
+        sframes = make_frames(storm, 5, 5000, values(5, True))
         mixed: list[bytes] = []
         k = max(1, len(frames) // max(1, len(sframes)))
         for i, f in enumerate(frames):
