@@ -9,12 +9,16 @@ message that touches another run costs this widget nothing.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
+
+if TYPE_CHECKING:
+    from grokwatch.tui.model import RunView
 
 Cell = tuple[str, Style | None]
 
@@ -145,3 +149,22 @@ class LinesWidget(Widget):
         if 0 <= y < len(self._lines):
             return self._lines[y]
         return self._blank
+
+
+class RunPanel(LinesWidget):
+    """Lines about one run (or none); :meth:`show` switches the run and redraws.
+
+    The data key is the run's name and version; panels that draw only part of
+    a run (its spectra, its points) key on that part instead.
+    """
+
+    def __init__(self, *, ascii: bool = False, id: str | None = None) -> None:
+        super().__init__(ascii=ascii, id=id)
+        self.rv: RunView | None = None
+
+    def show(self, rv: RunView | None) -> None:
+        self.rv = rv
+        self.invalidate()
+
+    def data_key(self) -> Hashable:
+        return None if self.rv is None else (self.rv.run, self.rv.version)

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 import numpy as np
-from grokwatch.tui.canvas import Cell, LinesWidget, strip
-from grokwatch.tui.model import RunView
+from grokwatch.tui.canvas import Cell, RunPanel, strip
 from grokwatch.tui.style import DIM, LABEL, Glyphs, glyphs, token_style
 from textual.strip import Strip
 
@@ -81,16 +80,8 @@ def legend(n: int, width: int, g: Glyphs) -> list[Cell]:
     return parts
 
 
-class ConstellationPanel(LinesWidget):
+class ConstellationPanel(RunPanel):
     """Every ``<m>.constellation`` points array of the selected run."""
-
-    def __init__(self, *, ascii: bool = False, id: str | None = None) -> None:
-        super().__init__(ascii=ascii, id=id)
-        self.rv: RunView | None = None
-
-    def show(self, rv: RunView | None) -> None:
-        self.rv = rv
-        self.invalidate()
 
     def names(self) -> list[str]:
         if self.rv is None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-
 from grokwatch.tui.alerts import AlertsList
-from grokwatch.tui.canvas import Cell, LinesWidget, strip
+from grokwatch.tui.canvas import Cell, LinesWidget, RunPanel, strip
 from grokwatch.tui.constellation import ConstellationPanel
 from grokwatch.tui.model import RunView
 from grokwatch.tui.sparkline import SeriesPanel, fmt
@@ -42,19 +40,8 @@ def summary_lines(rv: RunView) -> list[list[Cell]]:
     return [l1, l2, l3] if cfg else [l1, l2]
 
 
-class DetailHeader(LinesWidget):
+class DetailHeader(RunPanel):
     """The run's summary lines."""
-
-    def __init__(self, *, ascii: bool = False, id: str | None = None) -> None:
-        super().__init__(ascii=ascii, id=id)
-        self.rv: RunView | None = None
-
-    def show(self, rv: RunView | None) -> None:
-        self.rv = rv
-        self.invalidate()
-
-    def data_key(self) -> Hashable:
-        return None if self.rv is None else (self.rv.run, self.rv.version)
 
     def wanted_height(self, width: int) -> int:
         return 1 if self.rv is None else len(summary_lines(self.rv))

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-
 import numpy as np
-from grokwatch.tui.canvas import Cell, LinesWidget, strip
+from grokwatch.tui.canvas import Cell, RunPanel, strip
 from grokwatch.tui.model import RunView
 from grokwatch.tui.sparkline import spark_cells, step_axis
 from grokwatch.tui.spectrum import key_freqs, spectrum_names
@@ -57,7 +55,7 @@ def preview_lines(rv: RunView, width: int, ascii: bool) -> list[list[Cell]]:
     return lines[:HEIGHT]
 
 
-class RunPreview(LinesWidget):
+class RunPreview(RunPanel):
     """The cursor run's accuracies, structure vs null and key frequencies."""
 
     DEFAULT_CSS = f"""
@@ -65,17 +63,9 @@ class RunPreview(LinesWidget):
     .-ascii RunPreview {{ border-top: ascii $panel; }}
     """
 
-    def __init__(self, *, ascii: bool = False, id: str | None = None) -> None:
-        super().__init__(ascii=ascii, id=id)
-        self.rv: RunView | None = None
-
     def show(self, rv: RunView | None) -> None:
         if rv is not self.rv:
-            self.rv = rv
-            self.invalidate()
-
-    def data_key(self) -> Hashable:
-        return None if self.rv is None else (self.rv.run, self.rv.version)
+            super().show(rv)
 
     def build(self, width: int, height: int) -> list[Strip]:
         if self.rv is None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
 
 import numpy as np
-from grokwatch.tui.canvas import Cell, LinesWidget, strip
+from grokwatch.tui.canvas import Cell, RunPanel, strip
 from grokwatch.tui.model import RunView
 from grokwatch.tui.style import DIM, LABEL, NULL, WARN, Glyphs, glyphs, kind_style
 from rich.style import Style
@@ -167,19 +166,8 @@ def detail_rows(rv: RunView) -> list[tuple[str, str, str | None]]:
     return rows
 
 
-class SeriesPanel(LinesWidget):
+class SeriesPanel(RunPanel):
     """The run detail's sparklines; a reference (null) series gets its own dim line."""
-
-    def __init__(self, *, ascii: bool = False, id: str | None = None) -> None:
-        super().__init__(ascii=ascii, id=id)
-        self.rv: RunView | None = None
-
-    def show(self, rv: RunView | None) -> None:
-        self.rv = rv
-        self.invalidate()
-
-    def data_key(self) -> Hashable:
-        return None if self.rv is None else (self.rv.run, self.rv.version)
 
     def wanted_height(self, width: int) -> int:
         if self.rv is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 import numpy as np
-from grokwatch.tui.canvas import Cell, LinesWidget, strip
+from grokwatch.tui.canvas import Cell, RunPanel, strip
 from grokwatch.tui.model import RunView
 from grokwatch.tui.sparkline import fmt
 from grokwatch.tui.style import BAR, DIM, KEY, LABEL, NULL, Glyphs, glyphs
@@ -121,18 +121,13 @@ def spectrum_names(rv: RunView) -> tuple[list[str], list[str]]:
     return four, sv
 
 
-class SpectraPanel(LinesWidget):
+class SpectraPanel(RunPanel):
     """Every ``<m>.fourier`` and ``<m>.sv`` spectrum of the selected run."""
 
     def __init__(self, *, ascii: bool = False, id: str | None = None,
                  kinds: tuple[str, ...] = ("fourier", "sv")) -> None:
         super().__init__(ascii=ascii, id=id)
-        self.rv: RunView | None = None
         self.kinds = kinds
-
-    def show(self, rv: RunView | None) -> None:
-        self.rv = rv
-        self.invalidate()
 
     def data_key(self) -> Hashable:
         if self.rv is None:
