@@ -19,6 +19,8 @@ COUNTERS = ("frames", "records", "rejected", "dropped", "gaps", "duplicates", "e
 MAX_HOLES = 1_000  # open hole ranges kept per session; older ones are closed
 PENDING_CAP = 512  # unpublished points kept per metric between two updates
 INBOX_CAP = 4096  # queued scalars records per run before they are folded anyway
+RATE_WINDOW = 2.0  # seconds the msgs/s rate is averaged over (a sliding window)
+RATE_BUCKETS = 8  # the window's time buckets
 
 
 @dataclass
@@ -163,10 +165,12 @@ class RunState:
         self.silenced = False  # stalled/lost alerts fired and not yet resolved
         self.phase = "starting"
         self.onset_step: int | None = None
-        # Rate: records counted in the current one-second window.
-        self._rate = 0.0
-        self._rate_n = 0
-        self._rate_t = time.monotonic()
+        # Rate: records per time bucket over the last RATE_WINDOW seconds (a ring indexed
+        # by bucket number), read against the current time, so a quiet run decays to 0.
+        self._rate_counts = [0] * RATE_BUCKETS
+        self._rate_b = 0  # the newest bucket number the ring holds
+        self._rate_since = time.monotonic()  # a younger run is averaged over its age
+        self._rate_pub = 0.0  # the rate in the last published update
         # Unpublished changes since the last update.
         self.dirty = False
         self.last_pub = 0.0
@@ -257,31 +261,66 @@ class RunState:
             self.info["step"] = step
         self.dirty = True
 
-    def count_records(self, n: int) -> None:
+    def count_records(self, n: int, now_mono: float | None = None) -> None:
         """Count records for the rate and counters."""
         self.counters["records"] += n
-        self._rate_n += n
+        now = time.monotonic() if now_mono is None else now_mono
+        b = int(now * (RATE_BUCKETS / RATE_WINDOW))
+        if b != self._rate_b:
+            self._rate_roll(b)
+        self._rate_counts[self._rate_b % RATE_BUCKETS] += n
+
+    def _rate_roll(self, b: int) -> None:
+        """Advance the ring to bucket ``b``, emptying the buckets that fell out of the window."""
+        if b <= self._rate_b:
+            return  # the clock never goes back; a smaller b (a caller's stale now) counts late
+        if b - self._rate_b >= RATE_BUCKETS:
+            self._rate_counts = [0] * RATE_BUCKETS
+        else:
+            for i in range(self._rate_b + 1, b + 1):
+                self._rate_counts[i % RATE_BUCKETS] = 0
+        self._rate_b = b
 
     def rate(self, now_mono: float | None = None) -> float:
-        """Records per second, over the last whole window of >= 1 s."""
+        """Records per second over the last ``RATE_WINDOW`` seconds, as of now.
+
+        Computed against the clock, not at the last record: a run that went
+        quiet reads 0 once the window has passed.
+        """
         now = time.monotonic() if now_mono is None else now_mono
-        dt = now - self._rate_t
-        if dt >= 1.0:
-            self._rate = self._rate_n / dt
-            self._rate_n = 0
-            self._rate_t = now
-        return self._rate
+        width = RATE_WINDOW / RATE_BUCKETS
+        self._rate_roll(int(now / width))
+        total = sum(self._rate_counts)
+        if not total:
+            return 0.0
+        # The full buckets before the newest one, plus the elapsed part of the newest.
+        span = (RATE_BUCKETS - 1) * width + max(0.0, now - self._rate_b * width)
+        span = min(span, max(now - self._rate_since, width))
+        return total / span
+
+    def refresh_rate(self, now_mono: float | None = None) -> bool:
+        """Mark the run dirty when its rate moved off the last published one.
+
+        A quiet run publishes nothing, so without this its clients would keep
+        its last non-zero rate forever. Call it about once a second; returns
+        True when the run now needs an update.
+        """
+        if self.dirty:
+            return True
+        if round(self.rate(now_mono), 3) != self._rate_pub:
+            self.dirty = True
+        return self.dirty
 
     # ------------------------------------------------------------ views
 
-    def summary(self) -> dict[str, Any]:
-        """The RunSummary map (see :mod:`grokwatch.client`)."""
+    def summary(self, now_mono: float | None = None) -> dict[str, Any]:
+        """The RunSummary map (see :mod:`grokwatch.client`); the rate as of ``now_mono``."""
         i = self.info
         return {"run": self.name, "sid": i["sid"], "host": i["host"], "pid": i["pid"],
                 "config": i["config"], "modulus": i["modulus"], "start": i["start"],
                 "state": i["state"], "step": i["step"], "last_t": i["last_t"],
                 "phase": self.phase, "onset_step": self.onset_step, "last": dict(self.last),
-                "rate": round(self.rate(), 3), "counters": dict(self.counters)}
+                "rate": round(self.rate(now_mono), 3), "counters": dict(self.counters)}
 
     def series_tail(self, n: int) -> dict[str, dict]:
         """The last ``n`` ring points of every metric."""
@@ -291,10 +330,10 @@ class RunState:
         """Every metric over the whole run: thinned history, then the ring."""
         return {name: to_lists(*s.history()) for name, s in self.series.items()}
 
-    def take_update(self) -> dict[str, Any]:
+    def take_update(self, now_mono: float | None = None) -> dict[str, Any]:
         """The ``run`` update map for the changes since the last call (and clear them)."""
         self.fold()
-        upd = {"run": self.summary(),
+        upd = {"run": self.summary(now_mono),
                "series": {n: {"steps": p[0], "values": p[1]}
                           for n, p in self.pend_series.items()},
                "spectra": {n: self.spectra[n] for k, n in self.pend_arrays if k == "spectrum"},
@@ -302,6 +341,7 @@ class RunState:
         self.pend_series = {}
         self.pend_arrays = set()
         self.dirty = False
+        self._rate_pub = upd["run"]["rate"]
         return upd
 
     def persist_info(self) -> dict[str, Any]:

@@ -324,6 +324,8 @@ class Daemon:
                 last_hooks = now
             if now - last_tick >= TICK_INTERVAL:
                 ing.tick()
+                for rs in ing.runs.values():
+                    rs.refresh_rate(now)  # a quiet run's rate decays: publish it
                 if ing.alerts:
                     self._emit_alerts()
                 last_tick = now

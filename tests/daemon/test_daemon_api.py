@@ -205,3 +205,27 @@ def test_snapshot_tail_and_history(daemon):
     assert steps[0] < 300 and steps[-512:] == list(range(2488, 3000))  # whole run, bounded
     assert len(steps) <= 512 + 256 and steps == sorted(steps)
     assert daemon.request("snapshot", run="other*")["runs"] == []
+
+
+def test_a_quiet_runs_rate_decays_to_zero_in_clients(daemon):
+    cc, st = CloneClient(daemon.api, daemon.pub), CloneState()
+
+    def rate():
+        for kind, msg in cc.poll(0.05):
+            st.apply(kind, msg)
+        entry = st.runs.get("quiet-rate")
+        return entry and entry["summary"]["rate"]
+
+    p = Probe("quiet-rate", endpoint=daemon.ingest)  # left open: the run stays live
+    try:
+        wait_for(lambda: (rate(), st.snapshots)[1])
+        for s in range(200):
+            p.log(s, train_loss=1.0)
+            time.sleep(0.005)
+        assert wait_for(lambda: (rate() or 0) > 10)
+        # Nothing more arrives: the published rate must fall to 0 without new records.
+        wait_for(lambda: rate() == 0.0, timeout=8)
+        assert st.runs["quiet-rate"]["summary"]["state"] == "live"
+    finally:
+        p.close(timeout=2)
+        cc.close()

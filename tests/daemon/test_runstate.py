@@ -60,3 +60,37 @@ def test_runstate_pending_update_is_consumed():
     assert upd["run"]["step"] == 2 and upd["run"]["last"] == {"a": 3.0, "b": 2.0}
     assert rs.take_update()["series"] == {}
     assert rs.series_tail(1)["a"] == {"steps": [2], "values": [3.0]}
+
+
+def test_rate_is_a_sliding_window_that_decays_to_zero_when_the_run_goes_quiet():
+    rs = RunState("r", 1)
+    t0 = rs._rate_since
+    for i in range(40):  # 100 records/s for 4 s
+        rs.count_records(10, t0 + 0.1 * i)
+    assert abs(rs.rate(t0 + 3.95) - 100) < 10
+    assert 20 < rs.rate(t0 + 5.0) < 80  # half the window quiet
+    assert rs.rate(t0 + 7.0) == 0.0  # the window has passed with nothing in it
+    rs.count_records(5, t0 + 8.0)
+    assert rs.rate(t0 + 9.0) > 0
+
+
+def test_a_young_run_is_averaged_over_its_age():
+    rs = RunState("r", 1)
+    t0 = rs._rate_since
+    for i in range(5):
+        rs.count_records(10, t0 + 0.1 * i)
+    assert abs(rs.rate(t0 + 0.5) - 100) < 1
+
+
+def test_a_quiet_run_is_republished_with_its_rate_at_zero():
+    rs = RunState("r", 1)
+    t0 = rs._rate_since
+    for i in range(20):
+        rs.count_records(10, t0 + 0.1 * i)
+    rs.add_scalars(1, {"loss": 1.0})
+    assert rs.take_update(t0 + 2.0)["run"]["rate"] > 0 and not rs.dirty
+    assert not rs.refresh_rate(t0 + 2.0)  # as published: nothing to do
+    assert rs.refresh_rate(t0 + 10.0) and rs.dirty  # quiet: clients must see it drop
+    upd = rs.take_update(t0 + 10.0)
+    assert upd["run"]["rate"] == 0.0 and upd["series"] == {}
+    assert not rs.refresh_rate(t0 + 20.0)  # 0 published: a quiet run stays quiet
