@@ -75,30 +75,58 @@ def raise_nofile() -> int:
 
 
 class _Lock:
-    """An flock on ``path``; a second daemon using the same db or ipc endpoint fails."""
+    """An flock on ``path``; a second daemon using the same db or ipc endpoint fails.
+
+    The lock file is removed on release while the lock is still held, and only
+    if the path still names the file this lock holds, so a daemon never deletes
+    another daemon's lock. A daemon that opened the file just before it was
+    removed sees, once it gets the flock, that the path no longer names it,
+    and starts over on a fresh file.
+    """
 
     def __init__(self, path: Path, what: str) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        while True:
+            self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                other = os.read(self.fd, 32).decode(errors="replace").strip() or "?"
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                other = "?"
-            os.close(self.fd)
-            raise DaemonError(f"another grokwatch daemon (pid {other}) is already using "
-                              f"{what}") from None
+                try:
+                    other = os.read(self.fd, 32).decode(errors="replace").strip() or "?"
+                except OSError:
+                    other = "?"
+                os.close(self.fd)
+                raise DaemonError(f"another grokwatch daemon (pid {other}) is already using "
+                                  f"{what}") from None
+            if self._names_ours():
+                break
+            os.close(self.fd)  # removed by the daemon that held it: take a fresh one
         os.ftruncate(self.fd, 0)
         os.write(self.fd, str(os.getpid()).encode())
 
-    def release(self) -> None:
+    def _names_ours(self) -> bool:
+        """True if ``path`` still names the file open on ``fd``."""
+        try:
+            st, mine = os.stat(self.path), os.fstat(self.fd)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+    def release(self, remove: bool = True) -> None:
+        """Drop the lock; with ``remove``, delete the lock file first (if it is ours)."""
+        if self.fd < 0:
+            return
+        if remove and self._names_ours():
+            try:
+                self.path.unlink()
+            except OSError:
+                pass
         try:
             os.close(self.fd)
         except OSError:
             pass
+        self.fd = -1
 
 
 class Daemon:
@@ -350,8 +378,7 @@ class Daemon:
             s.close(linger=200)
         self.ctx.term()
         self.store.close()
-        for lk in self._locks:
-            lk.release()
+        # Sockets first, while the locks still keep another daemon off these paths.
         for ep in (self.cfg.ingest, self.cfg.pub, self.cfg.api):
             p = paths.ipc_path(ep)
             if p is not None:
@@ -359,6 +386,8 @@ class Daemon:
                     p.unlink()
                 except OSError:
                     pass
+        for lk in self._locks:
+            lk.release()
         log.info("stopped: %d records in %d frames stored", self.ingest.records,
                  self.ingest.frames)
         return 0
