@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import hashlib
 import logging
 import math
 import operator
@@ -186,6 +187,26 @@ class Probe:
         self._error(f"bad scalar name {k[:40]!r}")
         return False
 
+    def null_permutation(self) -> Any:
+        """The row permutation of the Fourier null (a numpy array; ``None`` without modulus).
+
+        One fixed permutation per run, drawn from a generator seeded with a hash
+        of the run id and the modulus: the same run gives the same null, and so
+        the same scores and onset step, every time it is trained.
+        """
+        p = self.modulus
+        if p is None:
+            return None
+        perm = self._perms.get(p)
+        if perm is None:
+            import numpy as np
+            from grokwatch.probe.fourier import null_permutation
+            digest = hashlib.blake2b(f"{self.run}\x00{p}".encode(), digest_size=16,
+                                     person=b"grokwatch-null").digest()
+            rng = np.random.default_rng(int.from_bytes(digest, "little"))
+            perm = self._perms[p] = null_permutation(p, rng)
+        return perm
+
     def observe(self, step: int, model: Any = None, **matrices: Any) -> None:
         """Compute geometry metrics, at most once per ``every`` steps (the first call runs).
 
@@ -205,6 +226,8 @@ class Probe:
                 return
             from grokwatch.probe.metrics import observe_all
 
+            if self.modulus is not None:
+                self.null_permutation()  # seeded from the run id, before observe_all draws one
             obs = observe_all(model, matrices, modulus=self.modulus, perms=self._perms,
                               on_error=self._error)
             t = time.time()
