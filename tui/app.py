@@ -150,6 +150,9 @@ class GrokwatchApp(App[None]):
     """
     BINDINGS = [
         Binding("q", "quit", "quit"),
+        # Textual 8 binds ctrl+c to a "press ctrl+q to quit" notice (and to copy in the
+        # filter box); in a monitor, ctrl+c quits, from any screen and the filter box too.
+        Binding("ctrl+c", "quit", "quit", priority=True),
         Binding("question_mark,f1", "help", "help"),
         Binding("slash", "filter", "filter runs"),
         Binding("escape", "back", "back to runs / clear filter"),

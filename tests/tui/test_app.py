@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import tuidata as D
 from grokwatch.tui.app import GrokwatchApp
 from grokwatch.tui.model import Model
@@ -117,6 +118,23 @@ async def test_help_and_quit():
         await pilot.pause()
         assert "filter runs" not in "\n".join(screen_text(app))
         await pilot.press("q")
+    assert app.return_code == 0
+
+
+@pytest.mark.parametrize("before", [(), ("slash", "x"), ("question_mark",), ("enter",)],
+                         ids=["runs", "filter-box", "help", "detail"])
+async def test_ctrl_c_quits_from_anywhere(before):
+    app = GrokwatchApp(feed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        app.apply_messages([("snapshot", D.snapshot(n_runs=2))])
+        await pilot.pause()
+        await pilot.press(*before)
+        await pilot.pause()
+        assert not app._exit
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert app._exit  # quitting, not a "press ctrl+q to quit" notice
     assert app.return_code == 0
 
 
