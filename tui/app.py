@@ -47,7 +47,14 @@ LAG_FILE_ENV = "GROKWATCH_TUI_LAGFILE"  # bench/tui_load.py: where to write upda
 
 
 class AsciiScrollBarRender(ScrollBarRender):
-    """Scroll bars drawn with spaces and colour only (``--ascii``)."""
+    """Scroll bars drawn with spaces and colour only, whole cells.
+
+    Used in ``--ascii`` mode, and always for the run detail: Textual's default
+    thumb ends are eighth blocks (``▁▂▃``...), the sparklines' own glyphs, so in
+    the gutter right after a row's value they read as part of the line
+    (``val_loss ... 0.7189▂▂``), all the more in a dim thumb colour or a
+    colourless capture.
+    """
 
     VERTICAL_BARS: ClassVar[list[str]] = [" "] * 8
     HORIZONTAL_BARS: ClassVar[list[str]] = [" "] * 8
@@ -212,7 +219,7 @@ class GrokwatchApp(App[None]):
     def on_mount(self) -> None:
         if self.ascii:
             self.screen.add_class("-ascii")
-            self.detail.vertical_scrollbar.renderer = AsciiScrollBarRender
+        self.detail.vertical_scrollbar.renderer = AsciiScrollBarRender
         self._apply_view()
         self.table.focus()
         if self.feed is not None:

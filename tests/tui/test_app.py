@@ -138,6 +138,26 @@ async def test_ctrl_c_quits_from_anywhere(before):
     assert app.return_code == 0
 
 
+async def test_detail_scrollbar_has_no_sparkline_lookalike_glyphs():
+    # Textual's default thumb ends are eighth blocks, the sparklines' own glyphs: beside
+    # a row's value they read as stray marks (`val_loss ... 0.7189▂▂` in tmux).
+    app = GrokwatchApp(feed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.detail.max_scroll_y > 0  # taller than the pane: the bar is shown
+        seen = []
+        for _ in range(app.detail.max_scroll_y + 1):
+            lines = screen_text(app)
+            gutter = "".join(ln[app.detail.region.right - 2:app.detail.region.right]
+                             for ln in lines[app.detail.region.y:app.detail.region.bottom])
+            seen.append(gutter)
+            await pilot.press("down")
+            await pilot.pause()
+        assert not any(set(g) & set("▁▂▃▄▅▆▇█") for g in seen), seen
+
+
 async def test_wide_runs_view_shows_detail_beside_table():
     app = GrokwatchApp(feed=False)
     async with app.run_test(size=(160, 48)) as pilot:
