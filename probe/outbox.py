@@ -34,10 +34,15 @@ class Outbox:
     def __len__(self) -> int:
         return len(self.unsent) + len(self.inflight)
 
-    def put(self, rec: dict) -> int:
-        """Give ``rec`` the next seq and append it; drop the oldest record when full."""
+    def put(self, rec: dict, *, over_capacity: bool = False) -> int:
+        """Give ``rec`` the next seq and append it; drop the oldest record when full.
+
+        ``over_capacity`` lets one last record (the ``bye``) exceed the capacity
+        instead of evicting the oldest: that record may already sit in a live
+        daemon's store, unacked, and counting it as dropped would over-report loss.
+        """
         with self.lock:
-            if len(self.unsent) + len(self.inflight) >= self.capacity:
+            if not over_capacity and len(self.unsent) + len(self.inflight) >= self.capacity:
                 self._drop_oldest()
             self.seq += 1
             rec["seq"] = self.seq

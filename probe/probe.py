@@ -265,7 +265,7 @@ class Probe:
                 return False
             self._closed = True
             _live.discard(self)
-            self._outbox.put(wire.bye(0))
+            self._outbox.put(wire.bye(0), over_capacity=True)
             sender = self._sender
             ok = sender.close(self.close_timeout if timeout is None else timeout)
             if not ok:

@@ -71,3 +71,13 @@ def test_overflow_drops_oldest_but_keeps_the_hello():
 def test_capacity_must_hold_something():
     with pytest.raises(ValueError):
         Outbox(1)
+
+
+def test_the_bye_may_exceed_capacity_instead_of_evicting_a_sent_record():
+    ob = filled(4, capacity=5)  # hello + 4 scalars: full
+    ob.take(5, 1 << 20)  # all sent, none acked yet: the daemon may have stored them
+    ob.put(wire.bye(0), over_capacity=True)
+    assert ob.dropped == 0 and len(ob) == 6
+    assert seqs(list(ob.inflight) + list(ob.unsent)) == [1, 2, 3, 4, 5, 6]
+    ob.put(wire.scalars(0, 9, {"x": 1.0}))  # an ordinary record still evicts
+    assert ob.dropped >= 1
