@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from daemonkit import SCALARS, Daemon, make_frames, sender
+
 from grokwatch.daemon.alert import Alert
 from grokwatch.daemon.hookrules import parse_rules
 from grokwatch.daemon.hooks import HookRunner

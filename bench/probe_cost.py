@@ -73,6 +73,7 @@ def per_call_us(fn, blocks: int, per_block: int) -> float:
 def bench_calls(endpoint: str, absent: str, quick: bool) -> dict[str, float]:
     import msgpack
     import zmq
+
     from grokwatch.probe import Probe
 
     blocks, per = (60, 100) if quick else (300, 100)
@@ -189,6 +190,7 @@ def train(steps: int, x, y, probe=None, p: int = 97, seed: int = 0) -> tuple[flo
 
 def bench_training(endpoint: str, absent: str, steps: int, rounds: int) -> dict[str, list[float]]:
     import torch
+
     from grokwatch.probe import Probe
 
     torch.set_num_threads(1)

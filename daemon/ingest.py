@@ -14,13 +14,12 @@ import time
 from collections import Counter
 from typing import Any
 
+from grokwatch import wire
 from grokwatch.daemon.alert import Alert
 from grokwatch.daemon.detectors import RunDetector
 from grokwatch.daemon.fastwire import FastDecoder
 from grokwatch.daemon.runstate import RunState, Session
 from grokwatch.daemon.store import KIND_CODES, Store
-
-from grokwatch import wire
 
 log = logging.getLogger("grokwatch.daemon")
 

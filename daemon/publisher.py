@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 import zmq
-from grokwatch.daemon.runstate import RunState
 
 from grokwatch import wire
+from grokwatch.daemon.runstate import RunState
 
 
 class Publisher:

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import zmq
+
+from grokwatch import wire
 from grokwatch.daemon import api, paths
 from grokwatch.daemon.hooks import HookRunner
 from grokwatch.daemon.ingest import Ingest
 from grokwatch.daemon.publisher import Publisher
 from grokwatch.daemon.store import Store, StoreError
-
-from grokwatch import wire
 
 log = logging.getLogger("grokwatch.daemon")
 

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
+
 from grokwatch.examples.models import MODELS, build_model
 from grokwatch.examples.tasks import OPS, Split, make_task
 

@@ -200,6 +200,7 @@ class Probe:
         perm = self._perms.get(p)
         if perm is None:
             import numpy as np
+
             from grokwatch.probe.fourier import null_permutation
             digest = hashlib.blake2b(f"{self.run}\x00{p}".encode(), digest_size=16,
                                      person=b"grokwatch-null").digest()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Hashable, Iterable
 
-from grokwatch.tui.canvas import Cell, LinesWidget, strip
-from grokwatch.tui.model import Event
-from grokwatch.tui.style import DIM, LABEL, kind_style
 from rich.style import Style
 from textual.binding import Binding
 from textual.strip import Strip
+
+from grokwatch.tui.canvas import Cell, LinesWidget, strip
+from grokwatch.tui.model import Event
+from grokwatch.tui.style import DIM, LABEL, kind_style
 
 HEADER = Style(color="grey85", bold=True, underline=True)
 

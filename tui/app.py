@@ -14,15 +14,6 @@ import time
 from collections.abc import Hashable, Iterable
 from typing import Any, ClassVar
 
-from grokwatch.tui.alerts import AlertsList
-from grokwatch.tui.canvas import Cell, LinesWidget, strip
-from grokwatch.tui.compare import CompareChart
-from grokwatch.tui.detail import RunDetail
-from grokwatch.tui.feed import Feed, FeedReady
-from grokwatch.tui.model import Model
-from grokwatch.tui.preview import RunPreview
-from grokwatch.tui.runs_table import SORT_KEYS, RunsTable
-from grokwatch.tui.style import DIM, LABEL, WARN
 from rich.style import Style
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -34,6 +25,15 @@ from textual.strip import Strip
 from textual.widgets import Input, Static
 
 from grokwatch import wire
+from grokwatch.tui.alerts import AlertsList
+from grokwatch.tui.canvas import Cell, LinesWidget, strip
+from grokwatch.tui.compare import CompareChart
+from grokwatch.tui.detail import RunDetail
+from grokwatch.tui.feed import Feed, FeedReady
+from grokwatch.tui.model import Model
+from grokwatch.tui.preview import RunPreview
+from grokwatch.tui.runs_table import SORT_KEYS, RunsTable
+from grokwatch.tui.style import DIM, LABEL, WARN
 
 VIEWS = ("runs", "detail", "compare", "alerts")
 # Coalescing adapts to the cost of a batch: the UI thread spends at most about

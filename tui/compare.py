@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 import numpy as np
+from rich.style import Style
+from textual.strip import Strip
+
 from grokwatch.tui.canvas import Cell, LinesWidget, strip
 from grokwatch.tui.constellation import BRAILLE_BASE, BRAILLE_BITS
 from grokwatch.tui.model import Model, RunView
 from grokwatch.tui.sparkline import downsample, fmt
 from grokwatch.tui.style import DIM, LABEL, SERIES_COLORS, glyphs
-from rich.style import Style
-from textual.strip import Strip
 
 Y_AXIS_W = 10
 MARKS = "abcdefghijklmnopqrstuvwxyz"

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 import numpy as np
+from textual.strip import Strip
+
 from grokwatch.tui.canvas import Cell, RunPanel, strip
 from grokwatch.tui.style import DIM, LABEL, Glyphs, glyphs, token_style
-from textual.strip import Strip
 
 BRAILLE_BASE = 0x2800
 # Dot bit for (dx, dy) inside a 2x4 braille cell.

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from rich.style import Style
+from textual.app import ComposeResult
+from textual.containers import Container, Vertical, VerticalScroll
+from textual.strip import Strip
+
 from grokwatch.tui.alerts import AlertsList
 from grokwatch.tui.canvas import Cell, LinesWidget, RunPanel, strip
 from grokwatch.tui.constellation import ConstellationPanel
@@ -9,10 +14,6 @@ from grokwatch.tui.model import RunView
 from grokwatch.tui.sparkline import SeriesPanel, fmt
 from grokwatch.tui.spectrum import SpectraPanel
 from grokwatch.tui.style import DIM, LABEL, WARN, phase_style, state_style
-from rich.style import Style
-from textual.app import ComposeResult
-from textual.containers import Container, Vertical, VerticalScroll
-from textual.strip import Strip
 
 
 def summary_lines(rv: RunView) -> list[list[Cell]]:

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 import zmq
-from grokwatch.tui.model import prepare_snapshot
 from textual.message import Message
 
 from grokwatch import wire
 from grokwatch.client import CloneClient
+from grokwatch.tui.model import prepare_snapshot
 
 
 class FeedReady(Message):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+from rich.style import Style
+from textual.strip import Strip
+
 from grokwatch.tui.canvas import Cell, RunPanel, strip
 from grokwatch.tui.model import RunView
 from grokwatch.tui.sparkline import spark_cells, step_axis
 from grokwatch.tui.spectrum import key_freqs, spectrum_names
 from grokwatch.tui.style import DIM, KEY, LABEL, NULL, glyphs, phase_style
-from rich.style import Style
-from textual.strip import Strip
 
 HEIGHT = 6
 

@@ -11,13 +11,14 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from grokwatch.tui.canvas import Cell, LinesWidget, strip
-from grokwatch.tui.model import Model, RunView
-from grokwatch.tui.style import DIM, LABEL, glyphs, phase_style, state_style
 from rich.style import Style
 from textual.binding import Binding
 from textual.message import Message
 from textual.strip import Strip
+
+from grokwatch.tui.canvas import Cell, LinesWidget, strip
+from grokwatch.tui.model import Model, RunView
+from grokwatch.tui.style import DIM, LABEL, glyphs, phase_style, state_style
 
 HEADER = Style(color="grey85", bold=True, underline=True)
 CURSOR = Style(bgcolor="grey23")

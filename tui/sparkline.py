@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from rich.style import Style
+from textual.strip import Strip
+
 from grokwatch.tui.canvas import Cell, RunPanel, strip
 from grokwatch.tui.model import RunView
 from grokwatch.tui.style import DIM, LABEL, NULL, WARN, Glyphs, glyphs, kind_style
-from rich.style import Style
-from textual.strip import Strip
 
 LABEL_W = 18
 VALUE_W = 10

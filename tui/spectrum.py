@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 import numpy as np
+from rich.style import Style
+from textual.strip import Strip
+
 from grokwatch.tui.canvas import Cell, RunPanel, strip
 from grokwatch.tui.model import RunView
 from grokwatch.tui.sparkline import fmt
 from grokwatch.tui.style import BAR, DIM, KEY, LABEL, NULL, Glyphs, glyphs
-from rich.style import Style
-from textual.strip import Strip
 
 FOURIER_H = 8
 SV_H = 4

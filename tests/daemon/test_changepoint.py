@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from grokwatch.daemon.changepoint import (
     Cusum,
     Hold,

@@ -11,9 +11,8 @@ import sys
 import threading
 import time
 
-from grokwatch.probe import Probe
-
 from grokwatch.client import CloneClient, CloneState
+from grokwatch.probe import Probe
 
 
 def cli(*args, timeout=30):

@@ -7,6 +7,7 @@ import math
 import msgpack
 import numpy as np
 import pytest
+
 from grokwatch.daemon.detectors import FIT_ACC, STALL_FRACTION, RunDetector
 from grokwatch.daemon.phases import PHASES
 
@@ -400,10 +401,11 @@ _NAMES = ["train_loss", "train_acc", "val_loss", "val_acc", "weight_norm", "grad
 
 
 def test_any_scalars_are_handled_without_raising():
-    from grokwatch.daemon.alert import ALERT_KINDS
-    from grokwatch.daemon.phases import PHASES
     from hypothesis import given, settings
     from hypothesis import strategies as st
+
+    from grokwatch.daemon.alert import ALERT_KINDS
+    from grokwatch.daemon.phases import PHASES
 
     values = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
                        st.floats(min_value=0.0, max_value=1.0))

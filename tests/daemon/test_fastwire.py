@@ -6,9 +6,9 @@ import random
 
 import msgpack
 import pytest
-from grokwatch.daemon.fastwire import FastDecoder
 
 from grokwatch import wire
+from grokwatch.daemon.fastwire import FastDecoder
 
 
 def outcome(fn, data):

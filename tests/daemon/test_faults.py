@@ -15,10 +15,10 @@ import time
 import msgpack
 import pytest
 import zmq
-from grokwatch.daemon.store import open_store
-from grokwatch.probe import Probe
 
 from grokwatch import client, wire
+from grokwatch.daemon.store import open_store
+from grokwatch.probe import Probe
 
 
 def wait_for(pred, timeout=15.0, every=0.05):

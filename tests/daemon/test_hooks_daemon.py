@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from grokwatch.probe import Probe
 from gwcli import grokwatch_cmd
 from hooktools import HANG, group_members, make_script
+
+from grokwatch.probe import Probe
 
 
 def wait_for(cond, timeout: float = 15.0, step: float = 0.05):

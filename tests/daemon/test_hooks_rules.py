@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+
 from grokwatch.daemon.alert import Alert
 from grokwatch.daemon.hookrules import hook_env, hook_payload, parse_rules, render_argv
 from grokwatch.daemon.hooks import HookConfigError, default_hooks_path, load_rules

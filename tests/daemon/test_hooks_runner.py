@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hooktools import HANG, group_members, make_script
+
 from grokwatch.daemon import hooks as hooks_mod
 from grokwatch.daemon.alert import Alert
 from grokwatch.daemon.hookrules import parse_rules
 from grokwatch.daemon.hooks import HookRunner
-from hooktools import HANG, group_members, make_script
 
 
 def alert(run: str = "modadd-1", kind: str = "onset", status: str = "firing", step: int = 420,

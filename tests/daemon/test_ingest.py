@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import msgpack
 import numpy as np
-from grokwatch.daemon.ingest import Ingest
-from grokwatch.daemon.store import open_store
 
 from grokwatch import wire
+from grokwatch.daemon.ingest import Ingest
+from grokwatch.daemon.store import open_store
 
 PEER = b"peer-1"
 

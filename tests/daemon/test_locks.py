@@ -6,6 +6,7 @@ import signal
 import subprocess
 
 import pytest
+
 from grokwatch.daemon.server import DaemonError, _Lock
 
 

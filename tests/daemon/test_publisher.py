@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import zmq
-from grokwatch.daemon.publisher import Publisher
-from grokwatch.daemon.runstate import RunState
 
 from grokwatch import wire
+from grokwatch.daemon.publisher import Publisher
+from grokwatch.daemon.runstate import RunState
 
 
 def pair(name):

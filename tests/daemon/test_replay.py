@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from gwcli import DAEMON_AND_REPLAY, grokwatch_cmd
+
 from grokwatch.daemon import replay_cli
 from grokwatch.daemon.detectors import RunDetector
 from grokwatch.probe import Probe
-from gwcli import DAEMON_AND_REPLAY, grokwatch_cmd
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

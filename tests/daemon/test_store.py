@@ -6,6 +6,7 @@ import sqlite3
 import stat
 
 import pytest
+
 from grokwatch.daemon.store import SCHEMA_VERSION, StoreError, open_store
 
 

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from grokwatch.daemon.phases import PHASES
 
 from grokwatch import client
+from grokwatch.daemon.phases import PHASES
 
 pytestmark = pytest.mark.slow
 

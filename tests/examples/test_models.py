@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from grokwatch.examples.models import MODELS, OneHotMLP, build_model
 from grokwatch.examples.tasks import make_task
 

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from grokwatch.examples.tasks import OPS, make_task
 
 

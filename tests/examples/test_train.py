@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+
 from grokwatch.examples.presets import FAST, PRESETS, preset_config
 from grokwatch.examples.train import WorkloadConfig, run_workload
 

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from grokwatch.probe import Probe
 
 torch = pytest.importorskip("torch")

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from grokwatch.probe.fourier import TOPK, fourier_metrics, null_permutation, spectrum_scalars
 from grokwatch.probe.metrics import matrix_metrics, observe_all
 from grokwatch.probe.spectral import TOP_SV, spectral_scalars, svd_metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from grokwatch.probe import Probe
 from grokwatch.probe.metrics import observe_all
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from grokwatch.probe.outbox import Outbox
 
 from grokwatch import wire
+from grokwatch.probe.outbox import Outbox
 
 
 def filled(n: int, capacity: int = 100) -> Outbox:

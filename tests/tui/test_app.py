@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 import tuidata as D
-from grokwatch.tui.app import GrokwatchApp
-from grokwatch.tui.model import Model
 from rich.color import Color
 from tuidata import screen_text
+
+from grokwatch.tui.app import GrokwatchApp
+from grokwatch.tui.model import Model
 
 
 async def started(pilot, app: GrokwatchApp, snap: dict | None = None) -> None:

@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from grokwatch.tui import cli
-from grokwatch.tui.feed import parse_connect
 
 from grokwatch import wire
+from grokwatch.tui import cli
+from grokwatch.tui.feed import parse_connect
 
 
 def test_parse_connect_forms():

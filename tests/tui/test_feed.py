@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
-from grokwatch.tui.feed import Feed
 from tuiprobe import send_run
 
 from grokwatch.client import CloneClient
+from grokwatch.tui.feed import Feed
 
 
 class Collector:

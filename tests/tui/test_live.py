@@ -6,9 +6,10 @@ import asyncio
 import time
 
 import pytest
-from grokwatch.tui.app import GrokwatchApp
 from tuidata import screen_text
 from tuiprobe import send_run
+
+from grokwatch.tui.app import GrokwatchApp
 
 
 async def wait_for(pilot, cond, timeout: float = 10.0, what: str = "") -> None:

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import tuidata as D
-from grokwatch.tui.model import MAX_POINTS, Model, Series
 
 from grokwatch import wire
+from grokwatch.tui.model import MAX_POINTS, Model, Series
 
 
 def test_snapshot_builds_runs_series_arrays_and_events():

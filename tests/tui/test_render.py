@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import tuidata as D
+
 from grokwatch.tui.compare import overlay
 from grokwatch.tui.constellation import BRAILLE_BASE, scatter
 from grokwatch.tui.model import Model

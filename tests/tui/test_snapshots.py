@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 import tuidata as D
-from grokwatch.tui.app import GrokwatchApp
 from tuidata import screen_text
+
+from grokwatch.tui.app import GrokwatchApp
 
 SNAP_DIR = Path(__file__).parent / "snapshots"
 UPDATE = os.environ.get("GROKWATCH_UPDATE_SNAPSHOTS") == "1"

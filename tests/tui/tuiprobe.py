@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from grokwatch.probe import Probe
 
 P = 13  # a small modulus: fast observe, 6 frequencies

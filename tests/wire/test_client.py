@@ -7,10 +7,10 @@ import time
 
 import numpy as np
 import pytest
-from grokwatch.probe import Probe
 
 from grokwatch import client
 from grokwatch.client import CloneClient, CloneState
+from grokwatch.probe import Probe
 
 
 def comparable(state: CloneState) -> dict:
