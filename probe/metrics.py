@@ -69,9 +69,17 @@ def observe_all(model: Any, matrices: dict[str, Any], *, modulus: int | None = N
         if modulus not in perms:
             perms[modulus] = null_permutation(modulus)
         perm = perms[modulus]
+    measured: dict[tuple, str] = {}  # alias key -> the name its metrics were computed under
     for name, x in matrices.items():
         try:
+            key = alias_key(x)
+            first = measured.get(key) if key is not None else None
+            if first is not None:
+                copy_metrics(obs, first, name)
+                continue
             matrix_metrics(name, x, modulus=modulus, perm=perm, on_error=err, obs=obs)
+            if key is not None:
+                measured[key] = name
         except Exception as e:
             err(f"{name}: {type(e).__name__}: {e}")
     if model is not None:
@@ -80,3 +88,25 @@ def observe_all(model: Any, matrices: dict[str, Any], *, modulus: int | None = N
         except Exception as e:
             err(f"model norms: {type(e).__name__}: {e}")
     return obs
+
+
+def alias_key(x: Any) -> tuple | None:
+    """Identity of the memory a matrix views (address, shape, strides, dtype, device).
+
+    Two names for the same weights (a one-hot MLP's token embeddings *are* its
+    first layer's token-to-neuron map) get the same key, so their metrics are
+    computed once. ``None`` when the object exposes no address (a list, say).
+    """
+    if is_tensor(x):
+        return ("t", x.data_ptr(), tuple(x.shape), tuple(x.stride()), str(x.dtype), str(x.device))
+    if isinstance(x, np.ndarray):
+        return ("n", x.__array_interface__["data"][0], x.shape, x.strides, x.dtype.str)
+    return None
+
+
+def copy_metrics(obs: Observation, src: str, dst: str) -> None:
+    """Repeat every result of matrix ``src`` under the name ``dst``."""
+    pre = f"{src}."
+    for table in (obs.scalars, obs.spectra, obs.points):
+        for k in [k for k in table if k.startswith(pre)]:
+            table[dst + k[len(src):]] = table[k]

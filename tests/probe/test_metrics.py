@@ -250,3 +250,30 @@ def test_fft_path_for_large_p_matches_the_dft_path(p, monkeypatch):
     assert fft.scalars["fourier_key"] == 37
     t = fourier_metrics(torch.tensor(m, dtype=torch.float32), p, perm)
     assert t.scalars["fourier_conc"] == pytest.approx(fft.scalars["fourier_conc"], rel=1e-4)
+
+
+def test_aliased_matrices_are_measured_once_and_reported_under_both_names(monkeypatch):
+    from grokwatch.probe import metrics
+
+    p = 13
+    w = torch.randn(32, 2 * p)
+    calls: list[str] = []
+    real = metrics.matrix_metrics
+
+    def counting(name, x, **kw):
+        calls.append(name)
+        return real(name, x, **kw)
+
+    monkeypatch.setattr(metrics, "matrix_metrics", counting)
+    obs = metrics.observe_all(None, {"embed": w[:, :p].T, "neurons": w[:, :p].T,
+                                     "other": w[:, p:].T.contiguous()}, modulus=p)
+    assert calls == ["embed", "other"]  # two views of the same weights: one computation
+    for k, v in obs.scalars.items():
+        if k.startswith("embed."):
+            assert obs.scalars["neurons." + k[len("embed."):]] == v
+    assert set(obs.spectra) >= {"neurons.sv", "neurons.fourier"}
+    assert "neurons.constellation" in obs.points
+    # A copy with equal values but its own memory is measured on its own.
+    obs2 = metrics.observe_all(None, {"a": w[:, :p].T, "b": w[:, :p].T.clone()}, modulus=p)
+    assert calls[-2:] == ["a", "b"] and obs2.scalars["a.erank"] == pytest.approx(
+        obs2.scalars["b.erank"], rel=1e-5)
