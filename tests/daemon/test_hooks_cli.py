@@ -10,17 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from gwcli import grokwatch_cmd
+from gwcli import GROKWATCH
 from hooktools import make_script
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "hooks"
 
 
-HOOKS_PART = [sys.executable, "-m", "grokwatch.daemon.hooks_cli"]  # while another is missing
-
-
 def grokwatch(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*grokwatch_cmd(HOOKS_PART), *args], cwd=cwd, capture_output=True,
+    return subprocess.run([*GROKWATCH, *args], cwd=cwd, capture_output=True,
                           text=True, timeout=60, env={**os.environ, **(env or {})})
 
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from gwcli import grokwatch_cmd
+from gwcli import GROKWATCH
 from hooktools import HANG, group_members, make_script
 
 from grokwatch.probe import Probe
@@ -26,11 +26,8 @@ def wait_for(cond, timeout: float = 15.0, step: float = 0.05):
     return cond()
 
 
-DAEMON_PART = [sys.executable, "-m", "grokwatch.daemon"]  # while another part is missing
-
-
 def alerts_json(d) -> dict:
-    p = subprocess.run([*grokwatch_cmd(DAEMON_PART), "alerts", "--json", "--api", d.api],
+    p = subprocess.run([*GROKWATCH, "alerts", "--json", "--api", d.api],
                        text=True, capture_output=True, timeout=30)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
@@ -143,7 +140,7 @@ def test_alerts_follow_json_streams_hook_events(tmp_path: Path, start_daemon) ->
     hooks = tmp_path / "hooks.toml"
     hooks.write_text('[[hook]]\nname = "fine"\non = "*"\nexec = ["true"]\n')
     d = start_daemon(hooks=hooks)
-    follow = subprocess.Popen([*grokwatch_cmd(DAEMON_PART), "alerts", "--follow", "--json",
+    follow = subprocess.Popen([*GROKWATCH, "alerts", "--follow", "--json",
                                "--api", d.api, "--pub", d.pub], stdout=subprocess.PIPE, text=True)
     try:
         time.sleep(1.0)  # let it subscribe before the alert exists

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from gwcli import DAEMON_AND_REPLAY, grokwatch_cmd
+from gwcli import GROKWATCH
 
 from grokwatch.daemon import replay_cli
 from grokwatch.daemon.detectors import RunDetector
@@ -18,7 +18,7 @@ from grokwatch.probe import Probe
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*grokwatch_cmd(DAEMON_AND_REPLAY), *args], capture_output=True,
+    return subprocess.run([*GROKWATCH, *args], capture_output=True,
                           text=True, timeout=60)
 
 

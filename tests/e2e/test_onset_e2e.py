@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from gwcli import DAEMON_AND_REPLAY, grokwatch_cmd
+from gwcli import GROKWATCH
 
 pytest.importorskip("torch")
 
@@ -28,7 +28,7 @@ SILENCE_OR_TRANSPORT = {"stalled", "lost", "dropped"}
 
 
 def run(*args: str) -> str:
-    res = subprocess.run([*grokwatch_cmd(DAEMON_AND_REPLAY), *args], capture_output=True,
+    res = subprocess.run([*GROKWATCH, *args], capture_output=True,
                          text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     return res.stdout

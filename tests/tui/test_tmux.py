@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,10 +15,10 @@ TMUX = shutil.which("tmux")
 
 
 def grokwatch_cmd() -> str:
+    """The installed console script: this smoke test is about the command users run."""
     exe = shutil.which("grokwatch")
-    if exe:
-        return exe
-    return f"{sys.executable} -m grokwatch"
+    assert exe, "the grokwatch console script is not on PATH (pip install -e .)"
+    return exe
 
 
 @pytest.mark.skipif(TMUX is None, reason="tmux is not installed: no real terminal to drive")
