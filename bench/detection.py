@@ -20,7 +20,6 @@ median lead fraction >= 0.5.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import os
 import shutil
@@ -69,10 +68,7 @@ CONTROLS: list[tuple[str, dict[str, Any]]] = [
 
 
 def _daemon_cmd() -> list[str]:
-    from grokwatch.cli import PART_CLIS
-    if all(importlib.util.find_spec(m) is not None for m in PART_CLIS):
-        return [sys.executable, "-m", "grokwatch", "daemon"]
-    return [sys.executable, "-m", "grokwatch.daemon", "daemon"]  # another part still missing
+    return [sys.executable, "-m", "grokwatch", "daemon"]
 
 
 def _train(name: str, cfg: dict[str, Any], endpoint: str) -> tuple[str, float]:
