@@ -6,7 +6,7 @@ True to wait until it answers ``ping``); ``daemon`` is ``start_daemon()``.
 Every handle is stopped at teardown.
 
 This folder is on ``sys.path`` for helper modules shared across test folders
-(``gwcli``: the ``grokwatch`` command line as a subprocess argv).
+(``gwcli``: the ``grokwatch`` command line as a subprocess argv; ``waiting``: polling).
 """
 
 from __future__ import annotations

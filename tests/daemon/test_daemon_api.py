@@ -11,6 +11,8 @@ import sys
 import threading
 import time
 
+from waiting import wait_for
+
 from grokwatch.client import CloneClient, CloneState
 from grokwatch.probe import Probe
 
@@ -18,16 +20,6 @@ from grokwatch.probe import Probe
 def cli(*args, timeout=30):
     return subprocess.run([sys.executable, "-m", "grokwatch", *args], capture_output=True,
                           text=True, timeout=timeout, env=os.environ.copy())
-
-
-def wait_for(pred, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError("condition not met")
 
 
 def test_alert_is_stored_published_and_listed(daemon):

@@ -15,20 +15,11 @@ import time
 import msgpack
 import pytest
 import zmq
+from waiting import wait_for
 
 from grokwatch import client, wire
 from grokwatch.daemon.store import open_store
 from grokwatch.probe import Probe
-
-
-def wait_for(pred, timeout=15.0, every=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def stored_seqs(db, run):

@@ -12,18 +12,9 @@ from pathlib import Path
 import pytest
 from gwcli import GROKWATCH
 from hooktools import HANG, group_members, make_script
+from waiting import wait_for
 
 from grokwatch.probe import Probe
-
-
-def wait_for(cond, timeout: float = 15.0, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    return cond()
 
 
 def alerts_json(d) -> dict:

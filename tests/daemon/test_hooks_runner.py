@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from hooktools import HANG, group_members, make_script
+from waiting import wait_for
 
 from grokwatch.daemon import hooks as hooks_mod
 from grokwatch.daemon.alert import Alert
@@ -42,15 +43,6 @@ def runner_factory() -> Iterator:
     yield make
     for r in made:
         r.close(timeout=0)
-
-
-def wait_for(cond, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 SHELL_HOOK = """#!/bin/sh
@@ -174,7 +166,7 @@ def test_hook_that_hangs_is_killed_with_its_whole_group(tmp_path: Path, runner_f
     r = runner_factory(rl, kill_grace=0.3)
     t0 = time.monotonic()
     r.submit(alert())
-    assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip())
+    assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), 10, 0.02)
     pgid = int(pidfile.read_text())
     assert os.getpgid(pgid) == pgid  # its own process group (new session) ...
     assert os.getsid(pgid) == pgid and pgid != os.getpgrp()
@@ -186,7 +178,7 @@ def test_hook_that_hangs_is_killed_with_its_whole_group(tmp_path: Path, runner_f
     assert ev["attempts"] == 1  # a hang is not retried
     assert elapsed >= 0.5
     # The background child is gone too (SIGKILL lands asynchronously: allow a moment).
-    assert wait_for(lambda: group_members(pgid) == [], 2), group_members(pgid)
+    assert wait_for(lambda: group_members(pgid) == [], 2, 0.02), group_members(pgid)
     assert r.stats()["timeout"] == 1
 
 
@@ -337,7 +329,7 @@ def test_submit_returns_while_hooks_run(tmp_path: Path, runner_factory) -> None:
                        concurrency=1)
     for i in range(20):
         r.submit(alert(f"r{i}"))  # would hang the test if submit waited on a hook
-    assert wait_for(lambda: r.stats()["running"] == 1)
+    assert wait_for(lambda: r.stats()["running"] == 1, 10, 0.02)
     assert r.stats()["queued"] == 19
     gate.touch()
     assert r.wait_idle(20)
@@ -388,12 +380,12 @@ def test_close_drops_queued_and_kills_running(tmp_path: Path, runner_factory) ->
                                         "cooldown": 0}), concurrency=1)
     for i in range(3):
         r.submit(alert(f"r{i}"))
-    assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip())
+    assert wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), 10, 0.02)
     pgid = int(pidfile.read_text())
     t0 = time.monotonic()
     r.close(timeout=0.2)
     assert time.monotonic() - t0 < 5
-    assert wait_for(lambda: group_members(pgid) == [], 5)
+    assert wait_for(lambda: group_members(pgid) == [], 5, 0.02)
     events = r.drain_events()
     assert sorted(e["result"] for e in events) == ["dropped", "dropped", "failed"]
     r.submit(alert("after"))  # closed: ignored, never raises
