@@ -25,8 +25,9 @@ import msgpack
 
 from grokwatch import wire
 
+from . import preempt
 from .outbox import Outbox
-from .sender import Sender
+from .sender import CLOSE_GRACE_S, Sender
 
 log = logging.getLogger("grokwatch.probe")
 
@@ -75,6 +76,7 @@ class Probe:
         self._new_session()
         self._start()  # a bad endpoint raises ValueError here, before training
         _live.add(self)
+        preempt.install(lambda: list(_live))  # flush on SIGTERM, then the program's own action
 
     # ------------------------------------------------------------ session
 
@@ -274,6 +276,28 @@ class Probe:
                             "(daemon at %s %s)", self.run, len(self._outbox), self.endpoint,
                             "connected" if sender.connected else "not reachable")
             return ok
+        except Exception as e:
+            self._error(e)
+            return False
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` s (default ``close_timeout``) for every record logged so far
+        to be acknowledged; the probe stays open. Returns True when nothing is pending.
+
+        Without a connection it gives up after a short grace. Called on SIGTERM
+        (see :mod:`grokwatch.probe.preempt`); never raises.
+        """
+        try:
+            sender = self._sender
+            if self._closed or self._fork_pending or sender is None:
+                return len(self._outbox) == 0
+            t0 = time.monotonic()
+            deadline = t0 + (self.close_timeout if timeout is None else timeout)
+            while len(self._outbox) and time.monotonic() < deadline:
+                if not sender.connected and time.monotonic() - t0 >= CLOSE_GRACE_S:
+                    break
+                time.sleep(0.005)
+            return len(self._outbox) == 0
         except Exception as e:
             self._error(e)
             return False
