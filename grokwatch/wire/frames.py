@@ -1,7 +1,8 @@
-"""The wire: the one contract between probe, daemon and clients.
+"""Frames: the probe -> daemon half of the wire, and the daemon's acks.
 
-Everything that crosses a socket is a msgpack map built and checked here.
-Three conversations use it:
+Everything that crosses a socket is a msgpack map built and checked in
+:mod:`grokwatch.wire`. This module holds two of its three conversations (the
+third, daemon <-> clients, is :mod:`grokwatch.wire.messages`):
 
 * **probe -> daemon (ingest).** A *frame* carries one run's records::
 
@@ -45,11 +46,8 @@ Three conversations use it:
   probe then forgets every record up to it, and resends what it still holds
   after a reconnect or when acks stop coming; the daemon drops duplicates.
 
-* **daemon <-> clients.** Requests ``{"v": 1, "op": ..., ...}`` on the
-  daemon's ROUTER and replies ``{"v": 1, "op": ..., "ok": bool, ...}``;
-  updates on its PUB socket as two frames ``[topic, msgpack map]`` whose map
-  carries a global, strictly increasing ``seq`` (the zguide clone pattern).
-  See :data:`CLIENT_OPS` and :data:`UPDATE_TOPICS`.
+* **daemon <-> clients.** See :mod:`grokwatch.wire.messages`; the msgpack
+  envelope (:func:`encode_msg`, :func:`decode_msg`) is here.
 
 ``decode_frame`` treats every input as hostile and raises only
 :class:`WireError`, whose ``reason`` is one of :data:`REASONS`.
@@ -69,12 +67,11 @@ VERSION = 1
 DEFAULT_MAX_FRAME = 1 << 20  # 1 MiB: frames from probes
 CLIENT_MAX_MSG = 256 << 20  # replies to clients (snapshots) may be large
 
-DEFAULT_INGEST = "tcp://127.0.0.1:7710"
-DEFAULT_PUB = "tcp://127.0.0.1:7711"
-DEFAULT_API = "tcp://127.0.0.1:7712"
-ENDPOINT_ENV = "GROKWATCH_ENDPOINT"
-
-KINDS = ("hello", "scalars", "spectrum", "points", "bye")
+HELLO, SCALARS, SPECTRUM, POINTS, BYE = "hello", "scalars", "spectrum", "points", "bye"
+KINDS = (HELLO, SCALARS, SPECTRUM, POINTS, BYE)
+# A compact code per kind (the store's record rows carry it instead of the name).
+KIND_CODES = {k: i for i, k in enumerate(KINDS)}  # hello 0, scalars 1, spectrum 2, points 3, bye 4
+CODE_KINDS = dict(enumerate(KINDS))
 
 # Array dtypes a probe may send; anything else (objects, big-endian) is refused.
 DTYPES = {"<f4": np.float32, "<f8": np.float64, "<i4": np.int32, "<i8": np.int64}
@@ -100,9 +97,6 @@ REASONS = (
     "array",  # bad dtype, shape or byte length
     "too_large",  # too many records, scalars, elements, or too deep
 )
-
-CLIENT_OPS = ("snapshot", "runs", "status", "export", "alerts", "ping")
-UPDATE_TOPICS = (b"run", b"alert", b"hook", b"hugz")
 
 
 class WireError(ValueError):
