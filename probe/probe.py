@@ -25,7 +25,7 @@ import msgpack
 
 from grokwatch import wire
 
-from . import preempt
+from . import distributed, preempt
 from .outbox import Outbox
 from .sender import CLOSE_GRACE_S, Sender
 
@@ -45,12 +45,15 @@ class Probe:
     buffer of ``capacity`` records until the daemon acknowledges them; when
     it overflows, the oldest are dropped and counted. Use as a context
     manager, or call :meth:`close` (an unclosed probe is closed at exit).
+    Under ``torch.distributed`` (or ``torchrun``'s ``RANK``), only rank ``ranks``
+    (default 0) sends; ``ranks="each"`` makes every rank its own run
+    ``{run}/rank{r}`` (see :mod:`grokwatch.probe.distributed`).
     """
 
     def __init__(self, run: str, *, endpoint: str | None = None, config: Any = None,
                  modulus: int | None = None, every: int = 100, capacity: int = 10_000,
                  close_timeout: float = 2.0, ack_timeout: float = 3.0,
-                 max_frame: int = wire.DEFAULT_MAX_FRAME) -> None:
+                 max_frame: int = wire.DEFAULT_MAX_FRAME, ranks: int | str = 0) -> None:
         if not wire.valid_run_id(run):
             raise ValueError(f"run must be a non-empty printable string of at most "
                              f"{wire.MAX_RUN_LEN} characters without edge spaces, got {run!r}")
@@ -58,7 +61,10 @@ class Probe:
             raise ValueError(f"modulus must be an int >= 2 or None, got {modulus!r}")
         if type(every) is not int or every < 1:
             raise ValueError(f"every must be an int >= 1, got {every!r}")
-        self.run = run
+        distributed.check_ranks(ranks)
+        name, rank_config = distributed.placement(run, ranks)  # torch.distributed / torchrun
+        self.silent = name is None  # another rank speaks for this run
+        self.run = run if name is None else name
         self.endpoint = endpoint or os.environ.get(wire.ENDPOINT_ENV) or wire.DEFAULT_INGEST
         self.modulus = modulus
         self.every = every
@@ -73,6 +79,12 @@ class Probe:
         self._perms: dict[int, Any] = {}  # modulus -> the fixed null permutation
         self._closed = False
         self._fork_pending = False
+        if rank_config and isinstance(self._config, dict):
+            self._config = {**self._config, **rank_config}
+        if self.silent:  # no socket, no thread: log/observe/close return at once
+            self.sid, self.pid, self.start = 0, os.getpid(), time.time()
+            self._outbox, self._sender, self._closed = Outbox(self.capacity), None, True
+            return
         self._new_session()
         self._start()  # a bad endpoint raises ValueError here, before training
         _live.add(self)
@@ -231,6 +243,7 @@ class Probe:
 
             if self.modulus is not None:
                 self.null_permutation()  # seeded from the run id, before observe_all draws one
+            model = distributed.unwrap(model)  # DDP / DataParallel / torch.compile
             obs = observe_all(model, matrices, modulus=self.modulus, perms=self._perms,
                               on_error=self._error)
             t = time.time()
