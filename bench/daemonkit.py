@@ -72,7 +72,7 @@ class Daemon:
         self.ingest = f"ipc://{self.dir}/ingest"
         self.pub = f"ipc://{self.dir}/pub"
         self.api = f"ipc://{self.dir}/api"
-        cmd = [sys.executable, "-m", "grokwatch.daemon", "daemon", "--ingest", self.ingest,
+        cmd = [sys.executable, "-m", "grokwatch", "daemon", "--ingest", self.ingest,
                "--pub", self.pub, "--api", self.api, "--db", f"{self.dir}/bench.db"]
         if hooks:
             cmd += ["--hooks", hooks]

@@ -230,8 +230,8 @@ def _replay_cost(name: str, rows: list[dict], live: list[dict]) -> dict[str, lis
     """Time RunDetector over one run's exported rows; check it reproduces the live alerts."""
     import json
 
+    from grokwatch.cli.replay import jsonl_records
     from grokwatch.daemon.detectors import RunDetector
-    from grokwatch.daemon.replay_cli import jsonl_records
 
     recs = list(jsonl_records((json.dumps(r) for r in rows), name))
     det = RunDetector(name)

@@ -1,5 +1,5 @@
 import sys
 
-from grokwatch.cli import main
+from grokwatch.cli.main import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""``grokwatch daemon|runs|status|export|alerts``: the daemon and its CLI clients."""
+"""``grokwatch runs|status|export|alerts``: ask the daemon (or read a store with ``--db``)."""
 
 from __future__ import annotations
 
@@ -7,45 +7,22 @@ import csv
 import fnmatch
 import json
 import math
-import os
 import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
 
 from grokwatch import wire
-
-
-def _env_api() -> str:
-    return os.environ.get("GROKWATCH_API", wire.DEFAULT_API)
-
-
-def _env_pub() -> str:
-    return os.environ.get("GROKWATCH_PUB", wire.DEFAULT_PUB)
+from grokwatch.cli.daemon import env_api, env_pub
 
 
 def register(sub: Any) -> None:
-    """Add the daemon's subcommands to the ``grokwatch`` parser."""
-    p = sub.add_parser("daemon", help="run the daemon (ingest, store, detect, serve clients)")
-    p.add_argument("--ingest", default=os.environ.get("GROKWATCH_ENDPOINT", wire.DEFAULT_INGEST),
-                   help="ROUTER endpoint probes connect to (default %(default)s)")
-    p.add_argument("--pub", default=_env_pub(), help="PUB endpoint for updates (default %(default)s)")
-    p.add_argument("--api", default=_env_api(),
-                   help="ROUTER endpoint for snapshots and queries (default %(default)s)")
-    p.add_argument("--db", type=Path, default=None,
-                   help="SQLite store (default $XDG_STATE_HOME/grokwatch/grokwatch.db)")
-    p.add_argument("--hooks", type=Path, default=None,
-                   help="hooks TOML file (default $XDG_CONFIG_HOME/grokwatch/hooks.toml if it exists)")
-    p.add_argument("--lost-after", type=float, default=60.0, metavar="S",
-                   help="seconds of silence before a live run is lost (default %(default)s)")
-    p.add_argument("--allow-remote", action="store_true",
-                   help="allow binding non-loopback addresses (traffic is unencrypted)")
-    p.set_defaults(func=cmd_daemon)
+    """Add ``runs``, ``status``, ``export`` and ``alerts`` to the ``grokwatch`` parser."""
 
     def client_args(q: argparse.ArgumentParser, *, pub: bool = False) -> None:
-        q.add_argument("--api", default=_env_api(), help="daemon API endpoint (default %(default)s)")
+        q.add_argument("--api", default=env_api(), help="daemon API endpoint (default %(default)s)")
         if pub:
-            q.add_argument("--pub", default=_env_pub(),
+            q.add_argument("--pub", default=env_pub(),
                            help="daemon PUB endpoint (default %(default)s)")
         q.add_argument("--json", action="store_true", help="machine-readable output")
         q.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the daemon")
@@ -117,23 +94,6 @@ def _open_ro(path: Path):
     from grokwatch.daemon.store import open_store
     return open_store(path, readonly=True)
 
-
-# ---------------------------------------------------------------- commands
-
-
-def cmd_daemon(args: argparse.Namespace) -> int:
-    """Run the daemon in the foreground until SIGINT/SIGTERM."""
-    from grokwatch.daemon import paths
-    from grokwatch.daemon.hooks import default_hooks_path
-    from grokwatch.daemon.server import Config, serve
-
-    hooks = args.hooks if args.hooks is not None else default_hooks_path()
-    if args.lost_after <= 0:
-        return _err("--lost-after must be positive")
-    cfg = Config(ingest=args.ingest, pub=args.pub, api=args.api,
-                 db=args.db if args.db is not None else paths.default_db_path(),
-                 hooks=hooks, lost_after=args.lost_after, allow_remote=args.allow_remote)
-    return serve(cfg)
 
 
 def _summaries_from_store(path: Path, pat: str) -> list[dict]:
@@ -345,5 +305,3 @@ def _follow_hook(h: dict, args: argparse.Namespace, seen: set[str]) -> None:
     if fnmatch.fnmatchcase(h.get("run", "") or "", args.run) and (
             args.kind is None or h.get("alert_kind") == args.kind):
         _print_hook(h, args.json)
-
-

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from gwcli import GROKWATCH
 
-from grokwatch.daemon import replay_cli
+from grokwatch.cli import replay as replay_cli
 from grokwatch.daemon.detectors import RunDetector
 from grokwatch.probe import Probe
 

@@ -1,38 +1,31 @@
 """The ``grokwatch`` command: one console script, a subcommand per job.
 
-Each part contributes its subcommands through a ``register(subparsers)``
-function in its own CLI module, imported here; those modules import their
-heavy dependencies (torch, textual) only inside the command functions, so
-``grokwatch runs`` never pays for torch.
+Each command module contributes its subcommands through ``register(subparsers)``,
+in the help order below: :mod:`.daemon` (daemon), :mod:`.queries` (runs,
+status, export, alerts), :mod:`.replay` (replay), :mod:`.hooks` (hooks test,
+hooks check), :mod:`.tui` (tui), :mod:`.train` (train), :mod:`.demo` (demo).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from grokwatch import __version__
+from grokwatch.cli import daemon, demo, hooks, queries, replay, train, tui
+
 # Modules that contribute subcommands, in help order.
-PART_CLIS = (
-    "grokwatch.daemon.cli",  # daemon, runs, status, export, alerts
-    "grokwatch.daemon.replay_cli",  # replay
-    "grokwatch.daemon.hooks_cli",  # hooks test
-    "grokwatch.tui.cli",  # tui
-    "grokwatch.examples.cli",  # train
-    "grokwatch.demo",  # demo
-)
+COMMANDS = (daemon, queries, replay, hooks, tui, train, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, with every part's subcommands."""
-    from grokwatch import __version__
-
+    """The full argument parser, with every command module's subcommands."""
     parser = argparse.ArgumentParser(
         prog="grokwatch", description="Watch neural networks learn, live, in the terminal.")
     parser.add_argument("--version", action="version", version=f"grokwatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in PART_CLIS:
-        importlib.import_module(name).register(sub)
+    for module in COMMANDS:
+        module.register(sub)
     return parser
 
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from grokwatch import wire
-from grokwatch.tui import cli
+from grokwatch.cli import tui as cli
 from grokwatch.tui.feed import parse_connect
 
 
@@ -57,5 +57,5 @@ def test_tui_needs_no_torch_and_no_daemon_internals():
 
 
 def test_cli_module_defers_textual():
-    mods = _modules_after("import grokwatch.tui.cli")
+    mods = _modules_after("import grokwatch.cli.tui")
     assert "textual" not in mods and "torch" not in mods

@@ -113,18 +113,3 @@ def cmd_test(args: argparse.Namespace) -> int:
             print(f"{ev['result']:<8} {ev['rule']}  rc={ev['rc']}  attempts={ev['attempts']}  "
                   f"{ev['duration']:.2f}s  {ev['detail']}", flush=True)
     return 0 if events and all(ev["result"] == "ok" for ev in events) else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Only the ``hooks`` subcommands (``python -m grokwatch.daemon.hooks_cli hooks ...``)."""
-    parser = argparse.ArgumentParser(prog="grokwatch")
-    register(parser.add_subparsers(dest="command", metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    return int(args.func(args) or 0)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,56 @@
+"""``grokwatch daemon``: run the daemon in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from grokwatch import wire
+
+
+def env_api() -> str:
+    """The daemon's API endpoint: ``$GROKWATCH_API``, else the wire's default."""
+    return os.environ.get("GROKWATCH_API", wire.DEFAULT_API)
+
+
+def env_pub() -> str:
+    """The daemon's PUB endpoint: ``$GROKWATCH_PUB``, else the wire's default."""
+    return os.environ.get("GROKWATCH_PUB", wire.DEFAULT_PUB)
+
+
+def register(sub: Any) -> None:
+    """Add the ``daemon`` subcommand."""
+    p = sub.add_parser("daemon", help="run the daemon (ingest, store, detect, serve clients)")
+    p.add_argument("--ingest", default=os.environ.get("GROKWATCH_ENDPOINT", wire.DEFAULT_INGEST),
+                   help="ROUTER endpoint probes connect to (default %(default)s)")
+    p.add_argument("--pub", default=env_pub(), help="PUB endpoint for updates (default %(default)s)")
+    p.add_argument("--api", default=env_api(),
+                   help="ROUTER endpoint for snapshots and queries (default %(default)s)")
+    p.add_argument("--db", type=Path, default=None,
+                   help="SQLite store (default $XDG_STATE_HOME/grokwatch/grokwatch.db)")
+    p.add_argument("--hooks", type=Path, default=None,
+                   help="hooks TOML file (default $XDG_CONFIG_HOME/grokwatch/hooks.toml if it exists)")
+    p.add_argument("--lost-after", type=float, default=60.0, metavar="S",
+                   help="seconds of silence before a live run is lost (default %(default)s)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow binding non-loopback addresses (traffic is unencrypted)")
+    p.set_defaults(func=cmd_daemon)
+
+
+def cmd_daemon(args: argparse.Namespace) -> int:
+    """Run the daemon in the foreground until SIGINT/SIGTERM."""
+    from grokwatch.daemon import paths
+    from grokwatch.daemon.hooks import default_hooks_path
+    from grokwatch.daemon.server import Config, serve
+
+    hooks = args.hooks if args.hooks is not None else default_hooks_path()
+    if args.lost_after <= 0:
+        print("grokwatch: --lost-after must be positive", file=sys.stderr)
+        return 1
+    cfg = Config(ingest=args.ingest, pub=args.pub, api=args.api,
+                 db=args.db if args.db is not None else paths.default_db_path(),
+                 hooks=hooks, lost_after=args.lost_after, allow_remote=args.allow_remote)
+    return serve(cfg)
