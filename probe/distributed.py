@@ -7,9 +7,9 @@ sets ``RANK``/``WORLD_SIZE``, such as ``torchrun`` or Lightning), a
 - ``ranks=0`` (the default): rank 0 logs and observes; every other rank's
   probe is silent (no socket, no thread, ``log``/``observe`` return at once);
   ``ranks=k`` picks rank ``k`` instead;
-- ``ranks="each"``: every rank logs, each as its own run ``{run}/rank{r}``,
+- ``ranks="each"``: every rank logs, each as its own run ``{run}.rank{r}``,
   grouped by the ``group`` (the given run name), ``rank`` and ``world_size``
-  entries added to the run's config (``grokwatch runs 'name/*'`` lists them).
+  entries added to the run's config (``grokwatch runs "name.rank*"`` lists them).
 
 The probe never calls a collective (no barrier, broadcast or all-reduce): a
 rank that observes is only slower on that step, never out of step with the
@@ -61,7 +61,7 @@ def placement(run: str, ranks: int | str) -> tuple[str | None, dict[str, Any]]:
     if world == 1:
         return run, {}
     if ranks == EACH:
-        return f"{run}/rank{rank}", {"group": run, "rank": rank, "world_size": world}
+        return f"{run}.rank{rank}", {"group": run, "rank": rank, "world_size": world}
     if rank != ranks:
         return None, {}
     return run, {"rank": rank, "world_size": world}

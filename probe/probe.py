@@ -47,7 +47,7 @@ class Probe:
     manager, or call :meth:`close` (an unclosed probe is closed at exit).
     Under ``torch.distributed`` (or ``torchrun``'s ``RANK``), only rank ``ranks``
     (default 0) sends; ``ranks="each"`` makes every rank its own run
-    ``{run}/rank{r}`` (see :mod:`grokwatch.probe.distributed`).
+    ``{run}.rank{r}`` (see :mod:`grokwatch.probe.distributed`).
     """
 
     def __init__(self, run: str, *, endpoint: str | None = None, config: Any = None,

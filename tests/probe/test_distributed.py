@@ -111,12 +111,12 @@ def test_rank_zero_speaks_others_are_silent(daemon):
 @pytest.mark.slow
 def test_each_rank_its_own_run_grouped(daemon):
     outs = launch(daemon, "each", when="early")  # also: built before init_process_group
-    assert sorted(outs) == ["closed ok=True run=ddp-each-early/rank0",
-                            "closed ok=True run=ddp-each-early/rank1"]
+    assert sorted(outs) == ["closed ok=True run=ddp-each-early.rank0",
+                            "closed ok=True run=ddp-each-early.rank1"]
     got = runs(daemon)
-    assert set(got) == {"ddp-each-early/rank0", "ddp-each-early/rank1"}
+    assert set(got) == {"ddp-each-early.rank0", "ddp-each-early.rank1"}
     for r in (0, 1):
-        run = f"ddp-each-early/rank{r}"
+        run = f"ddp-each-early.rank{r}"
         assert got[run]["config"]["group"] == "ddp-each-early"
         assert got[run]["config"]["rank"] == r
         assert steps_of(daemon, run, "train_loss") == list(range(STEPS))

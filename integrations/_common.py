@@ -1,0 +1,100 @@
+"""What the framework callbacks share: name mapping, value filtering, default matrices."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from grokwatch.wire import names
+
+# The names frameworks and people commonly log, mapped to grokwatch's (lower case,
+# "/" and "-" read as "_"). Anything else is logged under its own name.
+ALIASES: dict[str, str] = {}
+for _canon, _side, _what in ((names.TRAIN_LOSS, "train", "loss"),
+                             (names.TRAIN_ACC, "train", "acc"),
+                             (names.VAL_LOSS, "val", "loss"),
+                             (names.VAL_ACC, "val", "acc")):
+    sides = (("train", "training", "") if _side == "train"
+             else ("val", "valid", "validation", "eval"))
+    whats = ("loss",) if _what == "loss" else ("acc", "accuracy")
+    for s in sides:
+        for w in whats:
+            ALIASES[f"{s}_{w}" if s else w] = _canon
+
+VAL_PREFIXES = ("val", "valid", "validation", "eval")
+_SEP = re.compile(r"[/\-\s]+")
+
+
+def canonical(key: str, extra: Mapping[str, str] | None = None) -> str:
+    """The grokwatch name for a logged metric name (``extra`` is the user's own mapping)."""
+    if extra and key in extra:
+        return extra[key]
+    k = _SEP.sub("_", key.strip()).lower()
+    return ALIASES.get(k, key)
+
+
+def is_validation(key: str) -> bool:
+    """Whether a logged name is a validation/evaluation metric."""
+    k = _SEP.sub("_", key.strip()).lower()
+    return any(k == p or k.startswith(p + "_") for p in VAL_PREFIXES)
+
+
+def scalar(v: Any) -> float | None:
+    """A float from a number, numpy scalar or one-element tensor; else None."""
+    if isinstance(v, (bool, str, bytes)):
+        return None
+    try:
+        numel = getattr(v, "numel", None)
+        if numel is not None and numel() != 1:
+            return None
+        item = getattr(v, "item", None)
+        f = float(item() if item is not None else v)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        return None
+    return f
+
+
+def default_matrices(model: Any, modulus: int | None) -> dict[str, Any]:
+    """With a modulus, the token embeddings to observe: the first ``nn.Embedding``
+    with at least ``modulus`` rows, rows ``0..p-1``, as ``embed``. Else nothing.
+
+    Pass ``matrices=`` to a callback to observe anything else.
+    """
+    if modulus is None or model is None:
+        return {}
+    import torch
+
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.Embedding) and mod.weight.shape[0] >= modulus:
+            return {"embed": mod.weight.detach()[:modulus]}
+    return {}
+
+
+def pick(metrics: Mapping[str, Any], *, validation: bool,
+         extra: Mapping[str, str] | None = None) -> dict[str, float]:
+    """The scalars of one side (train or validation) of a framework's logged metrics,
+    under grokwatch names. ``x_step`` is read as ``x``; on the train side ``x_epoch``
+    aggregates are left out (stale between epochs); on the validation side they are ``x``.
+    """
+    out: dict[str, float] = {}
+    for key, v in metrics.items():
+        if not isinstance(key, str) or is_validation(key) != validation:
+            continue
+        k = key
+        if k.endswith("_step"):
+            k = k[:-5]
+        elif k.endswith("_epoch"):
+            if not validation:
+                continue
+            k = k[:-6]
+        f = scalar(v)
+        if f is None:
+            continue
+        name = canonical(k, extra)
+        if name not in out or k == key:  # the plain name wins over a _step/_epoch twin
+            out[name] = f
+    return out
+
+
+MatrixFn = Callable[[Any], Mapping[str, Any]]
