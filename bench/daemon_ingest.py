@@ -124,7 +124,7 @@ def latency(d: Daemon, n: int, background_runs: int) -> tuple[float, float, int]
     def reader() -> None:
         while not stop.is_set():
             for kind, msg in cc.poll(timeout=0.05):
-                if kind == "run" and msg["run"]["run"] == "latency":
+                if kind == "run" and msg["run"] == "latency":
                     s = msg["series"].get("sent_at")
                     if s:
                         now = time.time()

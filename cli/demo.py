@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from grokwatch import client, wire
+from grokwatch.wire import messages
 
 DEFAULT_PRESETS = ("grokking", "memorization", "comprehension", "confusion")  # start order
 STOP_TIMEOUT = 5.0  # seconds a training gets after SIGTERM before SIGKILL
@@ -234,10 +235,12 @@ class RunBoard:
 
     def apply(self, kind: str, msg: dict) -> None:
         if kind == "snapshot":
-            self.runs = {r["run"]: r for r in msg.get("runs", []) if "run" in r}
-            self.alerts = list(msg.get("alerts", []))
-        elif kind == "run" and isinstance(msg.get("run"), dict) and "run" in msg["run"]:
-            self.runs[msg["run"]["run"]] = msg["run"]
+            snap = messages.parse_snapshot(msg)
+            self.runs = {r["run"]: r["summary"] for r in snap["runs"]}
+            self.alerts = snap["alerts"]
+        elif kind == "run":
+            r = messages.parse_run_data(msg)
+            self.runs[r["run"]] = r["summary"]
         elif kind == "alert" and isinstance(msg.get("alert"), dict):
             self.alerts.append(msg["alert"])
 

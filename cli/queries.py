@@ -14,6 +14,8 @@ from typing import Any
 
 from grokwatch import wire
 from grokwatch.cli.daemon import env_api, env_pub
+from grokwatch.wire import messages
+from grokwatch.wire.names import STARTING
 
 
 def register(sub: Any) -> None:
@@ -103,13 +105,13 @@ def _summaries_from_store(path: Path, pat: str) -> list[dict]:
         for name, info in st.load_runs().items():
             if not fnmatch.fnmatchcase(name, pat):
                 continue
-            out.append({"run": name, "sid": info.get("sid"), "host": info.get("host"),
-                        "pid": info.get("pid"), "config": info.get("config", {}),
-                        "modulus": info.get("modulus"), "start": info.get("start"),
-                        "state": info.get("state", "live"), "step": info.get("step", 0),
-                        "last_t": info.get("last_t"), "phase": info.get("phase", "starting"),
-                        "onset_step": info.get("onset_step"), "last": info.get("last", {}),
-                        "rate": 0.0, "counters": info.get("counters", {})})
+            out.append(messages.run_summary(
+                name, sid=info.get("sid"), host=info.get("host"), pid=info.get("pid"),
+                config=info.get("config", {}), modulus=info.get("modulus"),
+                start=info.get("start"), state=info.get("state", messages.LIVE),
+                step=info.get("step", 0), last_t=info.get("last_t"),
+                phase=info.get("phase", STARTING), onset_step=info.get("onset_step"),
+                last=info.get("last", {}), rate=0.0, counters=info.get("counters", {})))
         return out
     finally:
         st.close()

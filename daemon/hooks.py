@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grokwatch.daemon.alert import fingerprint as alert_fingerprint
-from grokwatch.daemon.alert import rfc3339
 from grokwatch.daemon.hookrules import (
     HookConfigError,
     Rule,
@@ -45,6 +44,7 @@ from grokwatch.daemon.hookrules import (
     parse_rules,
     render_argv,
 )
+from grokwatch.wire import messages
 
 __all__ = ["HookConfigError", "HookRunner", "Rule", "default_hooks_path", "load_rules",
            "parse_rules"]
@@ -292,11 +292,8 @@ class HookRunner:
         self._counts[result] += 1
         now = time.time()
         a = job.alert
-        ev = {"time": rfc3339(now), "t": now, "rule": job.rule.name,
-              "alert_kind": a.get("kind"), "run": a.get("run"),
-              "fingerprint": a.get("fingerprint"), "status": a.get("status", "firing"),
-              "result": result, "rc": rc, "attempts": job.attempts,
-              "duration": round(job.duration, 3), "detail": detail}
+        ev = messages.hook_event(t=now, rule=job.rule.name, for_alert=a, result=result, rc=rc,
+                                 attempts=job.attempts, duration=job.duration, detail=detail)
         if len(self._events) == self._events.maxlen:
             self._counts["events_lost"] += 1
         self._events.append(ev)

@@ -16,6 +16,7 @@ import zmq
 
 from grokwatch import wire
 from grokwatch.daemon.runstate import RunState
+from grokwatch.wire import messages
 
 
 class Publisher:
@@ -47,16 +48,16 @@ class Publisher:
 
     def run_update(self, rs: RunState) -> None:
         """Publish what changed in one run since its last update."""
-        self._send(b"run", rs.take_update())
+        self._send(messages.TOPIC_RUN, rs.take_update())
         rs.last_pub = time.monotonic()
 
-    def alert(self, alert: dict[str, Any]) -> None:
+    def alert(self, alert: messages.Alert) -> None:
         """Publish one alert (wire map)."""
-        self._send(b"alert", {"alert": alert})
+        self._send(messages.TOPIC_ALERT, messages.alert_update(alert))
 
-    def hook(self, event: dict[str, Any]) -> None:
+    def hook(self, event: messages.HookEvent) -> None:
         """Publish one hook event."""
-        self._send(b"hook", {"hook": event})
+        self._send(messages.TOPIC_HOOK, messages.hook_update(event))
 
     def flush_runs(self, runs: dict[str, RunState], *, force: bool = False,
                    now: float | None = None, budget: int = 50) -> int:
@@ -89,9 +90,10 @@ class Publisher:
             return False
         self._last_hugz = now
         try:
-            self.sock.send_multipart([b"hugz", wire.encode_msg({"seq": self.seq, "epoch": self.epoch,
-                                                       "t": time.time()})],
-                                     zmq.NOBLOCK)
+            self.sock.send_multipart(
+                [messages.TOPIC_HUGZ, wire.encode_msg(messages.hugz(self.seq, self.epoch,
+                                                                    time.time()))],
+                zmq.NOBLOCK)
         except zmq.Again:
             pass
         return True

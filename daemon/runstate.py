@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grokwatch.daemon.ring import Series, to_lists
+from grokwatch.wire import messages
+from grokwatch.wire.frames import POINTS, SPECTRUM
+from grokwatch.wire.names import STARTING
 
-COUNTERS = ("frames", "records", "rejected", "dropped", "gaps", "duplicates", "errors")
+COUNTERS = messages.COUNTERS
 MAX_HOLES = 1_000  # open hole ranges kept per session; older ones are closed
 PENDING_CAP = 512  # unpublished points kept per metric between two updates
 INBOX_CAP = 4096  # queued scalars records per run before they are folded anyway
@@ -163,7 +166,7 @@ class RunState:
         self.detector: Any = None
         self.last_heard = time.time()  # daemon clock
         self.silenced = False  # stalled/lost alerts fired and not yet resolved
-        self.phase = "starting"
+        self.phase = STARTING
         self.onset_step: int | None = None
         # Rate: records per time bucket over the last RATE_WINDOW seconds (a ring indexed
         # by bucket number), read against the current time, so a quiet run decays to 0.
@@ -254,8 +257,7 @@ class RunState:
 
     def set_array(self, kind: str, name: str, step: int, packed: dict) -> None:
         """Keep the latest spectrum or constellation of a name."""
-        (self.spectra if kind == "spectrum" else self.points)[name] = {"step": step,
-                                                                       "arr": packed}
+        (self.spectra if kind == SPECTRUM else self.points)[name] = messages.array(step, packed)
         self.pend_arrays.add((kind, name))
         if step > self.info["step"]:
             self.info["step"] = step
@@ -313,14 +315,14 @@ class RunState:
 
     # ------------------------------------------------------------ views
 
-    def summary(self, now_mono: float | None = None) -> dict[str, Any]:
-        """The RunSummary map (see :mod:`grokwatch.client`); the rate as of ``now_mono``."""
+    def summary(self, now_mono: float | None = None) -> messages.RunSummary:
+        """The RunSummary (:mod:`grokwatch.wire.messages`); the rate as of ``now_mono``."""
         i = self.info
-        return {"run": self.name, "sid": i["sid"], "host": i["host"], "pid": i["pid"],
-                "config": i["config"], "modulus": i["modulus"], "start": i["start"],
-                "state": i["state"], "step": i["step"], "last_t": i["last_t"],
-                "phase": self.phase, "onset_step": self.onset_step, "last": dict(self.last),
-                "rate": round(self.rate(now_mono), 3), "counters": dict(self.counters)}
+        return messages.run_summary(
+            self.name, sid=i["sid"], host=i["host"], pid=i["pid"], config=i["config"],
+            modulus=i["modulus"], start=i["start"], state=i["state"], step=i["step"],
+            last_t=i["last_t"], phase=self.phase, onset_step=self.onset_step, last=self.last,
+            rate=round(self.rate(now_mono), 3), counters=self.counters)
 
     def series_tail(self, n: int) -> dict[str, dict]:
         """The last ``n`` ring points of every metric."""
@@ -330,18 +332,18 @@ class RunState:
         """Every metric over the whole run: thinned history, then the ring."""
         return {name: to_lists(*s.history()) for name, s in self.series.items()}
 
-    def take_update(self, now_mono: float | None = None) -> dict[str, Any]:
-        """The ``run`` update map for the changes since the last call (and clear them)."""
+    def take_update(self, now_mono: float | None = None) -> messages.RunData:
+        """The ``run`` update for the changes since the last call (and clear them)."""
         self.fold()
-        upd = {"run": self.summary(now_mono),
-               "series": {n: {"steps": p[0], "values": p[1]}
-                          for n, p in self.pend_series.items()},
-               "spectra": {n: self.spectra[n] for k, n in self.pend_arrays if k == "spectrum"},
-               "points": {n: self.points[n] for k, n in self.pend_arrays if k == "points"}}
+        upd = messages.run_update(messages.run_data(
+            self.summary(now_mono),
+            series={n: messages.series(p[0], p[1]) for n, p in self.pend_series.items()},
+            spectra={n: self.spectra[n] for k, n in self.pend_arrays if k == SPECTRUM},
+            points={n: self.points[n] for k, n in self.pend_arrays if k == POINTS}))
         self.pend_series = {}
         self.pend_arrays = set()
         self.dirty = False
-        self._rate_pub = upd["run"]["rate"]
+        self._rate_pub = upd["summary"]["rate"]
         return upd
 
     def persist_info(self) -> dict[str, Any]:

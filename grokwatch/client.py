@@ -9,49 +9,7 @@ Two pieces, both speaking only :mod:`grokwatch.wire`:
   and take a fresh snapshot on a sequence gap, on another daemon epoch, when
   the heartbeat stops, or after the SUB connection dropped.
 
-Message shapes (maps; see also the wire module's docstring):
-
-``RunSummary``  run, sid, host, pid, config, modulus, start, state
-                ("live" | "finished" | "lost"), step, last_t, phase,
-                onset_step (int | None), last {name: value}, rate (records/s),
-                counters {frames, records, rejected, dropped, gaps,
-                duplicates, errors}
-``Series``      {name: {"steps": [int], "values": [float]}}
-``Arrays``      {name: {"step": int, "arr": packed array}}
-``Alert``       run, step, time (RFC 3339), t (unix), kind, status
-                ("firing" | "resolved"), fingerprint, summary, evidence {},
-                labels {}
-``HookEvent``   time, t, rule, alert_kind, run, fingerprint, status,
-                result ("ok" | "failed" | "timeout" | "dropped"), rc,
-                attempts, duration, detail
-
-Requests and replies:
-
-``snapshot``  (run=glob "*", tail=256, history=False)
-              -> seq (the last update seq it covers), runs [RunSummary +
-                 series (tails) + spectra + points], alerts [Alert, newest
-                 last], hooks [HookEvent]; ``history=True``: each series over
-                 the whole run (downsampled beyond the newest 512 points)
-                 instead of the last ``tail`` points
-``runs``      -> runs [RunSummary]
-``status``    -> status {rates, queue depths, drops, rejects by reason, ...}
-``export``    (run, metric=None) -> rows [{step, t, name, value}]
-``alerts``    (run=glob, kind=None, limit=10000) -> alerts [Alert], hooks
-                 [HookEvent] (stored, oldest first)
-``ping``      -> {}
-
-Every reply has ``ok``; a failed one has ``error`` (one line).
-
-Updates on PUB, two frames ``[topic, map]``; each map has ``seq``:
-
-``run``    run (RunSummary), series (new points only), spectra, points (changed)
-``alert``  alert (Alert)
-``hook``   hook (HookEvent)
-``hugz``   heartbeat: ``seq`` is the latest seq sent, not a new one
-
-Updates, heartbeats and the snapshot reply also carry ``epoch``, an id of the
-daemon instance: a restarted daemon counts seqs from 1 again, so a client
-that sees another epoch re-snapshots at once instead of trusting the seq.
+Message shapes, requests, replies and updates: :mod:`grokwatch.wire.messages`.
 """
 
 from __future__ import annotations
@@ -65,6 +23,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from grokwatch import wire
+from grokwatch.wire import messages
 
 HEARTBEAT_TIMEOUT = 3.0  # seconds without any update or hugz -> re-snapshot
 
@@ -83,7 +42,7 @@ def request(endpoint: str = wire.DEFAULT_API, op: str = "ping", *, timeout: floa
     try:
         sock.connect(endpoint)
         rid = uuid.uuid4().hex[:12]
-        payload = wire.encode_msg({"op": op, "id": rid, **args})
+        payload = wire.encode_msg(messages.request(op, rid, **args))
         deadline = time.monotonic() + timeout
         sent = False
         while (left := deadline - time.monotonic()) > 0:
@@ -264,33 +223,31 @@ class CloneState:
     def apply(self, kind: str, msg: dict) -> None:
         """Apply one ``(kind, msg)`` from :meth:`CloneClient.poll`."""
         if kind == "snapshot":
+            snap = messages.parse_snapshot(msg)
             self.snapshots += 1
             self.runs = {}
-            for r in msg.get("runs", []):
-                summary = {k: v for k, v in r.items() if k not in ("series", "spectra", "points")}
-                self.runs[r["run"]] = {"summary": summary, "series": {}, "spectra": {},
+            for r in snap["runs"]:
+                self.runs[r["run"]] = {"summary": r["summary"], "series": {}, "spectra": {},
                                        "points": {}}
-                self._merge(r["run"], r.get("series", {}), r.get("spectra", {}),
-                            r.get("points", {}))
-            self.alerts = list(msg.get("alerts", []))[-self.max_events:]
-            self.hooks = list(msg.get("hooks", []))[-self.max_events:]
+                self._merge(r)
+            self.alerts = snap["alerts"][-self.max_events:]
+            self.hooks = snap["hooks"][-self.max_events:]
         elif kind == "run":
-            summary = msg["run"]
-            entry = self.runs.setdefault(summary["run"], {"summary": {}, "series": {},
-                                                          "spectra": {}, "points": {}})
-            entry["summary"] = summary
-            self._merge(summary["run"], msg.get("series", {}), msg.get("spectra", {}),
-                        msg.get("points", {}))
+            r = messages.parse_run_data(msg)
+            entry = self.runs.setdefault(r["run"], {"summary": {}, "series": {},
+                                                    "spectra": {}, "points": {}})
+            entry["summary"] = r["summary"]
+            self._merge(r)
         elif kind == "alert":
             self.alerts = [*self.alerts, msg["alert"]][-self.max_events:]
         elif kind == "hook":
             self.hooks = [*self.hooks, msg["hook"]][-self.max_events:]
 
-    def _merge(self, run: str, series: dict, spectra: dict, points: dict) -> None:
-        entry = self.runs[run]
-        for name, s in series.items():
+    def _merge(self, r: messages.RunData) -> None:
+        entry = self.runs[r["run"]]
+        for name, s in r["series"].items():
             cur = entry["series"].setdefault(name, {"steps": [], "values": []})
             cur["steps"] = (cur["steps"] + list(s["steps"]))[-self.tail:] if self.tail else []
             cur["values"] = (cur["values"] + list(s["values"]))[-self.tail:] if self.tail else []
-        entry["spectra"].update(spectra)
-        entry["points"].update(points)
+        entry["spectra"].update(r["spectra"])
+        entry["points"].update(r["points"])

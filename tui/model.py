@@ -1,7 +1,7 @@
 """Client-side state of the TUI: runs, series tails, arrays and events.
 
 Built from a daemon ``snapshot`` reply and kept current by PUB updates
-(message shapes in :mod:`grokwatch.client`). Plain data only; no Textual here,
+(message shapes in :mod:`grokwatch.wire.messages`). Plain data only; no Textual here,
 so the model is tested and benchmarked without a terminal.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from grokwatch import wire
+from grokwatch.wire import messages
 
 MAX_POINTS = 1024  # per series: more than any terminal is wide
 MAX_EVENTS = 2000  # alerts + hook events kept for the alerts view
@@ -134,7 +135,7 @@ class RunView:
     alerts: deque = field(default_factory=lambda: deque(maxlen=200))
     version: int = 0  # bumped on every change, so widgets redraw only when needed
 
-    # Convenience accessors over the summary (RunSummary in grokwatch.client).
+    # Convenience accessors over the summary (RunSummary in grokwatch.wire.messages).
     def get(self, key: str, default: Any = None) -> Any:
         return self.summary.get(key, default)
 
@@ -151,23 +152,19 @@ class RunView:
     def phase(self) -> str:
         return str(self.summary.get("phase") or "starting")
 
-    def apply(self, msg: dict[str, Any]) -> None:
-        """Merge one run update or snapshot entry (summary, new series points, arrays)."""
-        summ = msg.get("run") if isinstance(msg.get("run"), dict) else msg
-        self.summary = {k: v for k, v in summ.items()
-                        if k not in ("series", "spectra", "points")}
-        for name, s in (msg.get("series") or {}).items():
-            if isinstance(s, dict):
-                ser = self.series.get(name)
-                if ser is None:
-                    ser = self.series[name] = Series()
-                ser.extend(s.get("steps") or [], s.get("values") or [])
+    def apply(self, data: messages.RunData) -> None:
+        """Merge one parsed run update or snapshot entry (summary, new points, arrays)."""
+        self.summary = data["summary"]
+        for name, s in data["series"].items():
+            ser = self.series.get(name)
+            if ser is None:
+                ser = self.series[name] = Series()
+            ser.extend(s.get("steps") or [], s.get("values") or [])
         for store, key in ((self.spectra, "spectra"), (self.points, "points")):
-            for name, a in (msg.get(key) or {}).items():
-                if isinstance(a, dict):
-                    arr = _unpack(a.get("arr"))
-                    if arr is not None:
-                        store[name] = (int(a.get("step") or 0), arr)
+            for name, a in data[key].items():
+                arr = _unpack(a["arr"])
+                if arr is not None:
+                    store[name] = (int(a.get("step") or 0), arr)
         self.version += 1
 
     def metric_names(self) -> list[str]:
@@ -215,13 +212,16 @@ class Prepared:
 def prepare_snapshot(snap: dict[str, Any]) -> Prepared:
     """Build the state a snapshot describes (pure; safe on any thread)."""
     runs: dict[str, RunView] = {}
-    for r in snap.get("runs") or []:
-        if isinstance(r, dict) and isinstance(r.get("run"), str):
-            rv = RunView(r["run"])
-            rv.apply(r)
-            runs[rv.run] = rv
-    merged = [alert_event(a) for a in snap.get("alerts") or [] if isinstance(a, dict)]
-    merged += [hook_event(h) for h in snap.get("hooks") or [] if isinstance(h, dict)]
+    try:
+        parsed = messages.parse_snapshot(snap)
+    except wire.WireError:
+        parsed = messages.snapshot_reply(seq=0, epoch=None, runs=[], alerts=[], hooks=[])
+    for r in parsed["runs"]:
+        rv = RunView(r["run"])
+        rv.apply(r)
+        runs[rv.run] = rv
+    merged = [alert_event(a) for a in parsed["alerts"]]
+    merged += [hook_event(h) for h in parsed["hooks"]]
     merged.sort(key=lambda e: e.t)
     merged = merged[-MAX_EVENTS:]
     for ev in merged:
@@ -272,15 +272,16 @@ class Model:
             self.version += 1
             return None
         if kind == "run":
-            summ = msg.get("run")
-            if not isinstance(summ, dict) or not isinstance(summ.get("run"), str):
+            try:
+                data = messages.parse_run_data(msg)
+            except wire.WireError:
                 return None
-            name = summ["run"]
+            name = data["run"]
             rv = self.runs.get(name)
             if rv is None:
                 rv = self.runs[name] = RunView(name)
                 self.version += 1
-            rv.apply(msg)
+            rv.apply(data)
             if self.track_lag:
                 sent = rv.last(LAG_SCALAR)
                 if sent is not None and math.isfinite(sent):

@@ -14,7 +14,7 @@ import wire; wire.decode_frame(...)`` works; the submodules may be imported
 on their own too.
 """
 
-from grokwatch.wire import names
+from grokwatch.wire import messages, names
 from grokwatch.wire.frames import (
     BYE,
     CLIENT_MAX_MSG,
@@ -77,6 +77,6 @@ __all__ = [
     "MAX_NAME_LEN", "MAX_NDIM", "MAX_RECORDS", "MAX_RUN_LEN", "MAX_SCALARS", "PHASES", "POINTS",
     "PUB_ENV", "REASONS", "SCALARS", "SPECTRUM", "VERSION", "Frame", "Record", "WireError",
     "_unpack", "array_to_list", "bye", "decode_ack", "decode_frame", "decode_msg", "encode_ack",
-    "encode_frame", "encode_msg", "hello", "names", "pack_array", "points", "scalars", "spectrum",
+    "encode_frame", "encode_msg", "hello", "messages", "names", "pack_array", "points", "scalars", "spectrum",
     "unpack_array", "valid_run_id",
 ]

@@ -76,7 +76,7 @@ def test_budget_serves_every_run_round_robin():
     published = []
     for _ in range(5):
         p.flush_runs(runs, budget=2)
-        published += [m["run"]["run"] for t, m in drain(sub) if t == b"run"]
+        published += [m["run"] for t, m in drain(sub) if t == b"run"]
     assert sorted(published) == sorted(runs)  # 5 calls x 2 = all 10, none twice
     pub.close(0)
     sub.close(0)

@@ -57,7 +57,7 @@ def test_runstate_pending_update_is_consumed():
     rs.add_scalars(2, {"a": 3.0})
     upd = rs.take_update()
     assert upd["series"]["a"] == {"steps": [1, 2], "values": [1.0, 3.0]}
-    assert upd["run"]["step"] == 2 and upd["run"]["last"] == {"a": 3.0, "b": 2.0}
+    assert upd["run"] == "r" and upd["summary"]["step"] == 2 and upd["summary"]["last"] == {"a": 3.0, "b": 2.0}
     assert rs.take_update()["series"] == {}
     assert rs.series_tail(1)["a"] == {"steps": [2], "values": [3.0]}
 
@@ -88,9 +88,9 @@ def test_a_quiet_run_is_republished_with_its_rate_at_zero():
     for i in range(20):
         rs.count_records(10, t0 + 0.1 * i)
     rs.add_scalars(1, {"loss": 1.0})
-    assert rs.take_update(t0 + 2.0)["run"]["rate"] > 0 and not rs.dirty
+    assert rs.take_update(t0 + 2.0)["summary"]["rate"] > 0 and not rs.dirty
     assert not rs.refresh_rate(t0 + 2.0)  # as published: nothing to do
     assert rs.refresh_rate(t0 + 10.0) and rs.dirty  # quiet: clients must see it drop
     upd = rs.take_update(t0 + 10.0)
-    assert upd["run"]["rate"] == 0.0 and upd["series"] == {}
+    assert upd["run"] == rs.name and upd["summary"]["rate"] == 0.0 and upd["series"] == {}
     assert not rs.refresh_rate(t0 + 20.0)  # 0 published: a quiet run stays quiet

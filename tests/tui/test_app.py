@@ -191,12 +191,12 @@ async def test_updates_redraw_only_what_changed():
         await pilot.press("enter")  # detail of grok-wd1
         await pilot.pause()
         builds = app.detail.series.builds
-        upd = {"seq": 6, "run": D.summary("memo-wd0", step=3000),
-               "series": {"val_acc": {"steps": [3000], "values": [0.1]}}}
+        ser = {"val_acc": {"steps": [3000], "values": [0.1]}}
+        upd = D.update(D.summary("memo-wd0", step=3000), seq=6, series=ser)
         app.apply_messages([("run", upd)] * 5)
         await pilot.pause()
         assert app.detail.series.builds == builds  # another run's update: nothing redrawn
-        upd["run"] = D.summary("grok-wd1", step=3000)
+        upd = D.update(D.summary("grok-wd1", step=3000), seq=6, series=ser)
         app.apply_messages([("run", upd)])
         await pilot.pause()
         assert app.detail.series.builds == builds + 1
@@ -226,8 +226,8 @@ async def test_ascii_mode_every_view_and_help_is_plain_ascii():
 
 async def test_control_characters_from_the_wire_never_reach_the_terminal():
     snap = D.snapshot(n_runs=1)
-    snap["runs"][0]["host"] = "evil\x1b[2J\x07host"
-    snap["runs"][0]["config"] = {"note": "line1\nline2\x1b]0;pwned\x07"}
+    snap["runs"][0]["summary"]["host"] = "evil\x1b[2J\x07host"
+    snap["runs"][0]["summary"]["config"] = {"note": "line1\nline2\x1b]0;pwned\x07"}
     snap["alerts"] = [dict(D.alert("grok-wd1", "onset", 5, D.T0), summary="a\x1b[31mred")]
     app = GrokwatchApp(feed=False)
     async with app.run_test(size=(160, 48)) as pilot:

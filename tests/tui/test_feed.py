@@ -41,7 +41,7 @@ def test_feed_coalesces_many_updates_into_few_wakes(daemon):
         c.drain_until(lambda: any(k == "snapshot" for k, _ in c.items))
         t0 = time.monotonic()
         send_run(daemon.ingest, "many", steps=400)
-        c.drain_until(lambda: any(k == "run" and m["run"]["step"] == 399 for k, m in c.items))
+        c.drain_until(lambda: any(k == "run" and m["summary"]["step"] == 399 for k, m in c.items))
         elapsed = time.monotonic() - t0
         runs = [m for k, m in c.items if k == "run"]
         woken = [w for w in c.wakes if w >= t0]
@@ -51,7 +51,7 @@ def test_feed_coalesces_many_updates_into_few_wakes(daemon):
         gaps = [b - a for a, b in zip(c.wakes, c.wakes[1:])]
         assert all(g >= 0.2 - 0.02 for g in gaps), gaps
         # Nothing lost between drains: the steps seen end at the last one sent.
-        assert max(m["run"]["step"] for m in runs) == 399
+        assert max(m["summary"]["step"] for m in runs) == 399
     finally:
         feed.stop()
     assert not feed._thread.is_alive()

@@ -32,8 +32,8 @@ def test_run_update_appends_only_new_points_and_bumps_version():
     m.apply_snapshot(D.snapshot())
     rv = m.runs["memo-wd0"]
     v0, n0 = rv.version, len(rv.series["val_acc"])
-    upd = {"seq": 6, "run": D.summary("memo-wd0", step=2000, val_acc=0.06),
-           "series": {"val_acc": {"steps": [2000], "values": [0.06]}}}
+    upd = D.update(D.summary("memo-wd0", step=2000, val_acc=0.06), seq=6,
+                   series={"val_acc": {"steps": [2000], "values": [0.06]}})
     assert m.apply("run", upd) == "memo-wd0"
     assert len(rv.series["val_acc"]) == n0 + 1
     assert rv.series["val_acc"].array()[-1] == 0.06
@@ -44,7 +44,7 @@ def test_unknown_run_in_update_is_added():
     m = Model()
     m.apply_snapshot({"seq": 0, "runs": [], "alerts": [], "hooks": []})
     v = m.version
-    m.apply("run", {"seq": 1, "run": D.summary("new-run")})
+    m.apply("run", D.update(D.summary("new-run")))
     assert "new-run" in m.runs and m.version > v
 
 
@@ -52,16 +52,18 @@ def test_bad_messages_are_ignored_not_raised():
     m = Model()
     m.apply_snapshot({"seq": 0, "runs": [{"no": "name"}, 5], "alerts": [7], "hooks": None})
     assert m.runs == {}
-    assert m.apply("run", {"run": "not-a-map"}) is None
+    assert m.apply("run", {"run": "no-summary"}) is None
+    assert m.apply("run", {"run": {"run": "a summary where the name goes"}}) is None
+    assert m.apply("run", {"run": "r", "summary": D.summary("other")}) is None
     assert m.apply("alert", {"alert": None}) is None
-    m.apply("run", {"run": D.summary("r"), "spectra": {"x": {"step": 1, "arr": {"dt": "|O"}}}})
+    m.apply("run", D.update(D.summary("r"), spectra={"x": {"step": 1, "arr": {"dt": "|O"}}}))
     assert "x" not in m.runs["r"].spectra  # a bad array is refused, the rest applied
 
 
 def test_nan_values_survive():
     m = Model()
-    m.apply("run", {"run": D.summary("r"),
-                    "series": {"train_loss": {"steps": [1, 2], "values": [1.0, math.nan]}}})
+    m.apply("run", D.update(D.summary("r"),
+                            series={"train_loss": {"steps": [1, 2], "values": [1.0, math.nan]}}))
     a = m.runs["r"].series["train_loss"].array()
     assert a[0] == 1.0 and math.isnan(a[1])
 
@@ -96,18 +98,18 @@ def test_lag_scalar_recorded_only_when_tracking():
     m = Model()
     s = D.summary("r")
     s["last"]["bench.t_send"] = 123.5
-    m.apply("run", {"run": s})
+    m.apply("run", D.update(s))
     assert m.lag_sent == []
     m.track_lag = True
-    m.apply("run", {"run": s, "_recv": 124.0})
+    m.apply("run", {**D.update(s), "_recv": 124.0})
     assert m.lag_sent == [(123.5, 124.0)]
 
 
 def test_packed_arrays_roundtrip_in_run_update():
     m = Model()
     arr = np.array([3.0, 1.0, 2.0], dtype=np.float32)
-    m.apply("run", {"run": D.summary("r"),
-                    "spectra": {"e.sv": {"step": 5, "arr": wire.pack_array(arr)}}})
+    m.apply("run", D.update(D.summary("r"),
+                            spectra={"e.sv": {"step": 5, "arr": wire.pack_array(arr)}}))
     step, got = m.runs["r"].spectra["e.sv"]
     assert step == 5 and np.array_equal(got, arr)
 

@@ -1,10 +1,11 @@
-"""Deterministic plain-data daemon messages for TUI tests (shapes from grokwatch.client)."""
+"""Deterministic plain-data daemon messages for TUI tests (built by grokwatch.wire.messages)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from grokwatch import wire
+from grokwatch.wire import messages
 
 T0 = 1_780_000_000.0  # pinned clock for everything time-like
 
@@ -19,6 +20,13 @@ def summary(run: str, *, step: int = 1000, phase: str = "memorization", state: s
                      "val_loss": 4.5},
             "rate": rate, "counters": {"frames": 10, "records": 100, "rejected": 0,
                                        "dropped": 0, "gaps": 0, "duplicates": 0, "errors": 0}}
+
+
+def update(summ: dict, *, seq: int = 1, series: dict | None = None,
+           spectra: dict | None = None, points: dict | None = None) -> dict:
+    """A ``run`` update body as the daemon publishes it."""
+    return {"seq": seq, **messages.run_update(messages.run_data(
+        summ, series=series, spectra=spectra, points=points))}
 
 
 def series(n: int = 200, *, grok_at: int | None = 120) -> dict:
@@ -89,16 +97,16 @@ def snapshot(n_runs: int = 3) -> dict:
         if i >= 3:
             name = f"{name}-{i}"
         spectra, pts = arrays()
-        r = summary(name, step=1990 - i, phase=phase, onset=onset, val_acc=val,
+        s = summary(name, step=1990 - i, phase=phase, onset=onset, val_acc=val,
                     rate=10.0 + i, state="lost" if phase == "diverged" else "live")
-        r.update({"series": series(grok_at=120 if phase == "grokking" else None),
-                  "spectra": spectra, "points": pts})
-        runs.append(r)
+        runs.append(messages.run_data(s, series=series(grok_at=120 if phase == "grokking" else None),
+                                      spectra=spectra, points=pts))
     alerts = [alert("memo-wd0", "memorized", 200, T0 + 10),
               alert("grok-wd1", "memorized", 210, T0 + 20),
               alert("grok-wd1", "onset", 1200, T0 + 30),
               alert("nan-lr1", "diverged", 400, T0 + 40)][: 4 if n_runs >= 3 else 1]
-    return {"seq": 5, "runs": runs, "alerts": alerts, "hooks": [hook("grok-wd1", T0 + 31)]}
+    return messages.snapshot_reply(seq=5, epoch=None, runs=runs, alerts=alerts,
+                                   hooks=[hook("grok-wd1", T0 + 31)])
 
 
 def screen_text(app) -> list[str]:
