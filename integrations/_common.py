@@ -97,4 +97,12 @@ def pick(metrics: Mapping[str, Any], *, validation: bool,
     return out
 
 
+def clean_run_name(name: Any, fallback: str) -> str:
+    """A framework's run or log name as a grokwatch run name (no ``/``, no edge spaces,
+    no leading ``-``, at most 128 characters), else ``fallback``."""
+    run = str(name).replace("/", ".").replace("\\", ".").strip().lstrip("-. ")[-128:] \
+        if name is not None else ""
+    return run if run and run.isprintable() else fallback
+
+
 MatrixFn = Callable[[Any], Mapping[str, Any]]

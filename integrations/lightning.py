@@ -28,7 +28,7 @@ except ImportError:  # the older package name
 from grokwatch.probe import Probe
 from grokwatch.wire import names
 
-from ._common import MatrixFn, default_matrices, pick, scalar
+from ._common import MatrixFn, clean_run_name, default_matrices, pick, scalar
 
 
 class GrokwatchCallback(pl.Callback):
@@ -65,8 +65,8 @@ class GrokwatchCallback(pl.Callback):
                 name, version = lg.name, lg.version
                 if name:
                     v = version if isinstance(version, str) else f"version_{version}"
-                    run = f"{name}.{v}" if version is not None else str(name)
-                    return run.replace("/", ".").strip().lstrip("-") or "lightning"
+                    return clean_run_name(f"{name}.{v}" if version is not None else name,
+                                    type(pl_module).__name__)
             except Exception:
                 pass
         return f"{type(pl_module).__name__}-{time.strftime('%Y%m%d-%H%M%S')}"
