@@ -27,7 +27,7 @@ def test_wheel_has_one_namespace(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"grokwatch"}, tops
-    for part in ("probe", "daemon", "tui", "examples", "cli"):
+    for part in ("probe", "daemon", "tui", "examples", "integrations", "cli"):
         assert f"grokwatch/{part}/__init__.py" in names
     assert "grokwatch/wire/__init__.py" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
