@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from grokwatch import wire
@@ -26,13 +27,45 @@ log = logging.getLogger("grokwatch.daemon")
 SILENCE_KINDS = ("stalled", "lost")
 LOG_REJECTS_PER_REASON = 5  # log the first few rejects of each reason, then count only
 
+# Ranges every decoded frame must fall in (refusals: "time", "step", "seq_jump", "counter").
+MAX_FUTURE_S = 86_400.0  # a record's time may be at most a day ahead of the daemon's clock
+MAX_STEP = 1 << 53  # steps stay exact as floats (plots, detectors)
+MAX_SEQ_JUMP = 1 << 30  # one frame may skip at most this many seqs past the session's highest
+MAX_COUNTER = 1 << 53
+PEER_RUN_MAX = 100_000  # peers remembered (for attributing refusals, runs per peer)
+
+
+@dataclass
+class Limits:
+    """What one daemon holds at most; each refusal is counted by its reason's name."""
+
+    runs: int = 20_000  # runs in total (restored runs count too)
+    runs_per_peer: int = 1_000  # new runs opened by one connection
+    metrics_per_run: int = 1_024  # scalar names per run
+    metrics_total: int = 250_000  # scalar names over all runs
+    arrays_per_run: int = 64  # spectrum + points names per run
+    array_bytes_per_run: int = 16 << 20  # latest arrays held per run
+    array_bytes_total: int = 256 << 20  # latest arrays held over all runs
+
 
 class Ingest:
     """All runs' state, fed frame by frame; the only writer of the store."""
 
     def __init__(self, store: Store, *, lost_after: float = 60.0, hole_timeout: float = 60.0,
-                 max_frame: int = wire.DEFAULT_MAX_FRAME) -> None:
+                 max_frame: int = wire.DEFAULT_MAX_FRAME, limits: Limits | None = None) -> None:
         self.store = store
+        self.limits = limits or Limits()
+        self.quarantined = 0  # decoded frames refused (ranges, owner, bounds, our bugs)
+        self.internal_errors = 0  # frames whose processing raised (quarantined)
+        self._owners: dict[tuple[int, int], bytes | None] = {}  # (run_id, sid) -> opener
+        self._rid_run: dict[int, RunState] = {}
+        self._peer_runs: Counter[bytes] = Counter()
+        self._names: dict[str, set[str]] = {}  # run -> scalar names held
+        self._n_names = 0
+        self._arrays: dict[str, dict[str, int]] = {}  # run -> "kind:name" -> bytes held
+        self._arr_bytes = 0
+        # (peer, run, sid) -> (lo, hi) seqs refused since the last commit, sent with its acks
+        self._rejected_out: dict[tuple[bytes, str, int], list[tuple[int, int]]] = {}
         self.lost_after = lost_after
         self.hole_timeout = hole_timeout
         self.max_frame = max_frame
@@ -79,29 +112,47 @@ class Ingest:
             if rs.info["state"] == "lost":
                 rs.info["state"] = "live"  # the silence clock restarts with the daemon
             self.runs[name] = rs
+            self._rid_run[rs.run_id] = rs
             rs.detector = self._detector(rs)
             for _sid, _seq, kind, step, t, data in self.store.iter_records(name):
                 if kind == "scalars":
+                    self._add_names(name, data)
                     rs.add_scalars(step, data)
                     self._det(rs, "on_scalars", step, t, data)
                 elif kind == "hello":
                     rs.detector = self._detector(rs, data)  # a new session starts afresh
                 elif kind in ("spectrum", "points"):
                     rs.set_array(kind, data["name"], step, data["arr"])
+                    self._add_array(name, f"{kind}:{data['name']}", len(data["arr"]["b"]))
                 elif kind == "bye":
                     self._det(rs, "on_bye", step or rs.info["step"], t)
             rs.phase = rs.detector.phase
             rs.onset_step = rs.detector.onset_step
             rs.take_update()  # nothing restored is "new"
             rs.last_heard = now
-        for (rid, sid), s in sessions.items():
-            for rs in self.runs.values():
-                if rs.run_id == rid:
-                    rs.sessions[sid] = Session(hi=s["hi"], holes=s["holes"],
-                                               hole_t=[now] * len(s["holes"]), gaps=s["gaps"],
-                                               dropped=s["dropped"], errors=s["errors"],
-                                               acked=0)
-                    break
+        for (rid, sid), s in sessions.items():  # one dict look-up per session: linear
+            rs = self._rid_run.get(rid)
+            if rs is not None:
+                rs.sessions[sid] = Session(hi=s["hi"], holes=s["holes"],
+                                           hole_t=[now] * len(s["holes"]), gaps=s["gaps"],
+                                           dropped=s["dropped"], errors=s["errors"], acked=0)
+                self._owners[(rid, sid)] = s.get("owner")
+
+    def _add_names(self, run: str, vals: dict) -> None:
+        names = self._names.get(run)
+        if names is None:
+            names = self._names[run] = set()
+        if not names.issuperset(vals):
+            n = len(names)
+            names.update(vals)
+            self._n_names += len(names) - n
+
+    def _add_array(self, run: str, key: str, nbytes: int) -> None:
+        arrays = self._arrays.get(run)
+        if arrays is None:
+            arrays = self._arrays[run] = {}
+        self._arr_bytes += nbytes - arrays.get(key, 0)
+        arrays[key] = nbytes
 
     def _detector(self, rs: RunState, hello: dict | None = None) -> RunDetector:
         modulus = (hello or {}).get("modulus", rs.info.get("modulus"))
@@ -123,7 +174,13 @@ class Ingest:
             log.warning("rejected frame (%s): %s", reason, detail[:200])
 
     def handle(self, peer: bytes, data: bytes, now: float | None = None) -> None:
-        """Decode one frame from ``peer`` and apply it; refusals are counted, never raised."""
+        """Decode one frame from ``peer`` and apply it; refusals are counted, never raised.
+
+        A decoded frame is checked before anything changes (ranges, session owner,
+        bounds); one that fails, or whose processing raises, is *quarantined*: counted by
+        reason, logged once, and acked with its seqs marked rejected so the probe drops
+        it instead of resending it forever.
+        """
         now = time.time() if now is None else now
         self.bytes += len(data)
         try:
@@ -132,15 +189,183 @@ class Ingest:
             self.reject(e.reason, e.detail, peer)
             return
         self.frames += 1
+        if len(self._peer_run) >= PEER_RUN_MAX:
+            self._peer_run.clear()
+        rs = self.runs.get(frame.run)
+        if rs is not None:
+            owner = self._owners.get((rs.run_id, frame.sid))
+            if owner is not None and owner != peer:
+                # Someone else's session: refused, never acked, not charged to the run.
+                self.refuse("foreign_session", f"run {frame.run!r}: frame from another peer")
+                return
         self._peer_run[peer] = frame.run
+        bad = self._check_records(frame, now)
+        if bad:
+            if len(bad) == len(frame.recs):
+                reason, detail = bad[frame.recs[0].seq]
+                self._quarantine(peer, frame, now, reason, detail, True)
+                return
+            good = [r for r in frame.recs if r.seq not in bad]
+            frame = wire.Frame(run=frame.run, sid=frame.sid, recs=good, dropped=frame.dropped,
+                               errors=frame.errors)
+            data = b""  # not the frame as received any more: stored record by record
+        why = self._check(peer, frame, rs, now)
+        if why is not None:
+            self._quarantine(peer, frame, now, *why)
+            return
+        try:
+            if bad:
+                self._refuse_records(peer, frame, bad, now)
+            self._apply(peer, frame, data, now)
+        except Exception as e:  # a bug of ours on this frame: it must not cost the loop
+            self.internal_errors += 1
+            self._quarantine(peer, frame, now, "internal", f"{type(e).__name__}: {e}", True,
+                             exc=e)
+
+    def _check_records(self, frame: wire.Frame, now: float) -> dict[int, tuple[str, str]]:
+        """Records out of range: seq -> (reason, detail). The rest of the frame is kept."""
+        bad: dict[int, tuple[str, str]] = {}
+        t_max = now + MAX_FUTURE_S
+        for rec in frame.recs:
+            if not 0.0 <= rec.t <= t_max:
+                bad[rec.seq] = ("time", f"t={rec.t!r} outside [0, now + {MAX_FUTURE_S:g} s]")
+            elif rec.step is not None and rec.step > MAX_STEP:
+                bad[rec.seq] = ("step", f"step {rec.step} > {MAX_STEP}")
+            elif rec.kind == "hello" and not 0.0 <= rec.hello["start"] <= t_max:
+                bad[rec.seq] = ("time", "hello start outside [0, now + 1 day]")
+        return bad
+
+    def _refuse_records(self, peer: bytes, frame: wire.Frame, bad: dict[int, tuple[str, str]],
+                        now: float) -> None:
+        """Some records of a frame are out of range: count them, mark their seqs seen."""
+        rs = self.runs.get(frame.run) or self._new_run(peer, frame.run)
+        sess = rs.sessions.get(frame.sid)
+        if sess is None:
+            sess = rs.sessions[frame.sid] = Session()
+            self._owners[(rs.run_id, frame.sid)] = peer
+        for seq, (reason, detail) in sorted(bad.items()):
+            self.rejects[reason] += 1
+            if self.rejects[reason] == 1:
+                log.warning("record refused (%s) for run %r: %s", reason, frame.run, detail)
+            sess.accept(seq, now)
+            self._add_rejected((peer, frame.run, frame.sid), seq, seq)
+        self.quarantined += 1
+        rs.counters["rejected"] += len(bad)
+
+    def _add_rejected(self, key: tuple[bytes, str, int], lo: int, hi: int) -> None:
+        out = self._rejected_out.get(key)
+        if out is None:
+            out = self._rejected_out[key] = []
+        if out and out[-1][1] + 1 == lo:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+
+    def refuse(self, reason: str, detail: str) -> None:
+        """Count a refusal that is no run's doing (logged once per reason)."""
+        self.rejects[reason] += 1
+        if self.rejects[reason] == 1:
+            log.warning("refused frame (%s): %s", reason, detail[:200])
+
+    def _check(self, peer: bytes, frame: wire.Frame, rs: RunState | None, now: float
+               ) -> tuple[str, str, bool] | None:
+        """Why this frame must be refused: ``(reason, detail, consume)``, or None.
+
+        ``consume``: its seqs are marked as seen (nothing stored) so the session's
+        ack moves past them; not for refusals about the seq bookkeeping itself.
+        """
+        lim = self.limits
+        sess = rs.sessions.get(frame.sid) if rs is not None else None
+        hi = sess.hi if sess is not None else 0
+        if frame.recs and frame.recs[-1].seq - hi > MAX_SEQ_JUMP:
+            return "seq_jump", f"seq {frame.recs[-1].seq} jumps past {hi} + {MAX_SEQ_JUMP}", False
+        top = max(hi, frame.recs[-1].seq if frame.recs else 0)
+        if frame.dropped > top or frame.errors > MAX_COUNTER:
+            return "counter", f"dropped {frame.dropped} > seqs issued ({top})", True
+        if rs is None:
+            if len(self.runs) >= lim.runs:
+                return "runs_total", f"{lim.runs} runs held", False
+            if self._peer_runs[peer] >= lim.runs_per_peer:
+                return "runs_per_peer", f"{lim.runs_per_peer} runs from one peer", False
+        names = self._names.get(frame.run)
+        new_names: set[str] = set()
+        arrays = self._arrays.get(frame.run) or {}
+        arr_new: dict[str, int] = {}
+        for rec in frame.recs:
+            if rec.kind == "scalars":
+                if names is None or not names.issuperset(rec.vals):
+                    new_names.update(k for k in rec.vals if names is None or k not in names)
+            elif rec.arr is not None:
+                arr_new[f"{rec.kind}:{rec.name}"] = rec.arr.nbytes
+        if new_names:
+            held = len(names) if names is not None else 0
+            if held + len(new_names) > lim.metrics_per_run:
+                return ("metrics_per_run", f"run {frame.run!r}: more than "
+                        f"{lim.metrics_per_run} metric names", True)
+            if self._n_names + len(new_names) > lim.metrics_total:
+                return "metrics_total", f"more than {lim.metrics_total} metric names", True
+        if arr_new:
+            merged = {**arrays, **arr_new}
+            if len(merged) > lim.arrays_per_run:
+                return ("arrays_per_run", f"run {frame.run!r}: more than "
+                        f"{lim.arrays_per_run} array names", True)
+            grow = sum(merged.values()) - sum(arrays.values())
+            if sum(merged.values()) > lim.array_bytes_per_run:
+                return ("array_bytes_per_run", f"run {frame.run!r}: arrays over "
+                        f"{lim.array_bytes_per_run} bytes", True)
+            if self._arr_bytes + grow > lim.array_bytes_total:
+                return "array_bytes_total", f"arrays over {lim.array_bytes_total} bytes", True
+        return None
+
+    def _quarantine(self, peer: bytes, frame: wire.Frame, now: float, reason: str,
+                    detail: str, consume: bool, exc: BaseException | None = None) -> None:
+        """Refuse a decoded frame: count it, log the reason once, ack its seqs as rejected."""
+        self.rejects[reason] += 1
+        self.quarantined += 1
+        if self.rejects[reason] == 1:
+            if exc is not None:
+                log.error("frame quarantined (%s) for run %r: %s", reason, frame.run, detail,
+                          exc_info=exc)
+            else:
+                log.warning("frame quarantined (%s) for run %r: %s", reason, frame.run,
+                            detail[:200])
+        rs = self.runs.get(frame.run)
+        if rs is not None:
+            rs.counters["rejected"] += 1
+            rs.dirty = True
+            self._dirty_runs.add(frame.run)
+        if not frame.recs:
+            return
+        lo, hi = frame.recs[0].seq, frame.recs[-1].seq
+        key = (peer, frame.run, frame.sid)
+        if consume and rs is not None:
+            sess = rs.sessions.get(frame.sid)
+            if sess is None:
+                sess = rs.sessions[frame.sid] = Session()
+                self._owners[(rs.run_id, frame.sid)] = peer
+            for rec in frame.recs:
+                sess.accept(rec.seq, now)
+            self._touched[key] = None
+        self._add_rejected(key, lo, hi)
+
+    def _new_run(self, peer: bytes, name: str) -> RunState:
+        rs = self.runs[name] = RunState(name, self.store.run_id(name))
+        rs.detector = self._detector(rs)
+        self._rid_run[rs.run_id] = rs
+        self._peer_runs[peer] += 1
+        if len(self._peer_runs) >= PEER_RUN_MAX:
+            self._peer_runs.clear()
+        return rs
+
+    def _apply(self, peer: bytes, frame: wire.Frame, data: bytes, now: float) -> None:
         rs = self.runs.get(frame.run)
         if rs is None:
-            rs = self.runs[frame.run] = RunState(frame.run, self.store.run_id(frame.run))
-            rs.detector = self._detector(rs)
+            rs = self._new_run(peer, frame.run)
         rs.counters["frames"] += 1
         sess = rs.sessions.get(frame.sid)
         if sess is None:
             sess = rs.sessions[frame.sid] = Session()
+            self._owners[(rs.run_id, frame.sid)] = peer  # the session belongs to its opener
         alerts = self.alerts
         det = rs.detector
         if rs.silenced:
@@ -168,6 +393,7 @@ class Ingest:
             kind = rec.kind
             if kind == "scalars":
                 vals = rec.vals
+                self._add_names(frame.run, vals)
                 rows.append((rec.seq, 1, rec.step, rec.t, vals))
                 rs.add_scalars(rec.step, vals)
                 try:
@@ -185,16 +411,18 @@ class Ingest:
                 det = rs.detector = self._detector(rs, h)
             elif kind in ("spectrum", "points"):
                 packed = wire.pack_array(rec.arr)
+                self._add_array(frame.run, f"{kind}:{rec.name}", rec.arr.nbytes)
                 rows.append((rec.seq, KIND_CODES[kind], rec.step, rec.t,
                              {"name": rec.name, "arr": packed}))
                 rs.set_array(kind, rec.name, rec.step, packed)
             else:  # bye
                 rows.append((rec.seq, 4, None, rec.t, None))
-                rs.info["state"] = "finished"
-                alerts += self._det(rs, "on_bye", rs.info["step"], rec.t)
+                if rs.info["sid"] in (None, sid):  # only the run's current session ends it
+                    rs.info["state"] = "finished"
+                    alerts += self._det(rs, "on_bye", rs.info["step"], rec.t)
             rs.info["last_t"] = rec.t
         if new:
-            if not dups:  # all new: keep the frame's own bytes, skip re-encoding
+            if not dups and data:  # all new: keep the frame's own bytes, skip re-encoding
                 del rows[start_len:]
                 recs = frame.recs
                 self._frames.append((rid, sid, recs[0].seq, recs[-1].seq, new,
@@ -296,7 +524,7 @@ class Ingest:
 
     def has_work(self) -> bool:
         """True when a commit would write or ack anything."""
-        return bool(self._n_pending or self._touched or (
+        return bool(self._n_pending or self._touched or self._rejected_out or (
             self._dirty_runs and time.monotonic() - self._last_info >= self.info_interval))
 
     def commit(self, alerts: list[dict] | None = None,
@@ -313,17 +541,26 @@ class Ingest:
         for (_peer, run, sid) in self._touched:
             rs = self.runs[run]
             s = rs.sessions[sid]
-            sessions.append((rs.run_id, sid, s.hi, s.gaps, s.dropped, s.errors, s.holes))
+            sessions.append((rs.run_id, sid, s.hi, s.gaps, s.dropped, s.errors, s.holes,
+                             self._owners.get((rs.run_id, sid))))
         if self._n_pending or runs or sessions or alerts or hook_events:
             self.store.write_batch(self._chunks, runs, sessions, alerts or [], hook_events or [],
                                    self._frames)
         acks = []
+        rejected = self._rejected_out
         for (peer, run, sid) in self._touched:
             s = self.runs[run].sessions[sid]
             mark = s.watermark()
-            if mark > 0:
+            rej = rejected.pop((peer, run, sid), None)
+            if mark > 0 or rej:
                 s.acked = mark
-                acks.append((peer, wire.encode_ack(run, sid, mark)))
+                acks.append((peer, wire.encode_ack(run, sid, mark, rejected=rej)))
+        for (peer, run, sid), rej in rejected.items():  # refused, no session state here
+            rs = self.runs.get(run)
+            sess = rs.sessions.get(sid) if rs is not None else None
+            acks.append((peer, wire.encode_ack(run, sid, sess.watermark() if sess else 0,
+                                               rejected=rej)))
+        self._rejected_out = {}
         self._chunks = {}
         self._frames = []
         self._n_pending = 0
@@ -335,7 +572,10 @@ class Ingest:
         """Totals for the ``status`` request."""
         missing = sum(s.missing() for rs in self.runs.values() for s in rs.sessions.values())
         return {"frames": self.frames, "records": self.records, "duplicates": self.duplicates,
-                "detector_errors": self.detector_errors,
+                "detector_errors": self.detector_errors, "quarantined": self.quarantined,
+                "internal_errors": self.internal_errors,
+                "limits": {k: getattr(self.limits, k) for k in self.limits.__dataclass_fields__},
+                "held": {"metric_names": self._n_names, "array_bytes": self._arr_bytes},
                 "bytes": self.bytes, "rejected": dict(self.rejects),
                 "rejected_total": sum(self.rejects.values()), "runs": len(self.runs),
                 "live_runs": sum(rs.info["state"] == "live" for rs in self.runs.values()),

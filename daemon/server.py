@@ -25,8 +25,9 @@ import zmq
 
 from grokwatch import wire
 from grokwatch.daemon import api, paths
+from grokwatch.daemon.alert import Alert
 from grokwatch.daemon.hooks import HookRunner
-from grokwatch.daemon.ingest import Ingest
+from grokwatch.daemon.ingest import Ingest, Limits
 from grokwatch.daemon.publisher import Publisher
 from grokwatch.daemon.store import Store, StoreError
 
@@ -40,6 +41,8 @@ HOOK_DRAIN_INTERVAL = 0.1
 TICK_INTERVAL = 1.0
 RECENT_ALERTS = 1_000  # alerts and hook events kept in memory for snapshots
 SHUTDOWN_DRAIN_S = 2.0
+INGEST_RCVHWM = 128  # frames queued per connection before libzmq stops reading it
+STORE_RETRY_S = (0.1, 5.0)  # first and longest wait between commit retries after an error
 
 
 class DaemonError(RuntimeError):
@@ -59,6 +62,8 @@ class Config:
     hole_timeout: float = 60.0  # above the probe's longest ack back-off (30 s)
     allow_remote: bool = False
     max_frame: int = wire.DEFAULT_MAX_FRAME
+    durability: str = "normal"  # "full": synchronous=FULL, an ack survives power loss
+    limits: Limits = field(default_factory=Limits)
 
 
 def raise_nofile() -> int:
@@ -147,6 +152,13 @@ class Daemon:
         self.commit_ms: collections.deque[float] = collections.deque(maxlen=200)
         self.loop_iters = 0
         self.internal_errors = 0
+        self.loop_errors: collections.Counter[str] = collections.Counter()
+        # Store failures (disk full): no acks while set; commits retried with backoff.
+        self.store_error: str | None = None
+        self.store_error_since = 0.0
+        self.store_retries = 0
+        self._store_retry_at = 0.0
+        self._store_wait = STORE_RETRY_S[0]
         for ep in (cfg.ingest, cfg.pub, cfg.api):
             if not paths.is_local(ep):
                 if not cfg.allow_remote:
@@ -156,13 +168,14 @@ class Daemon:
         self.hooks = HookRunner(self._rules())
         try:
             self._lock_all()
-            self.store = Store(cfg.db)
+            self.store = Store(cfg.db, durability=cfg.durability)
         except BaseException:
             self.close_early()
             raise
         self.nofile = raise_nofile()
         self.ingest = Ingest(self.store, lost_after=cfg.lost_after,
-                             hole_timeout=cfg.hole_timeout, max_frame=cfg.max_frame)
+                             hole_timeout=cfg.hole_timeout, max_frame=cfg.max_frame,
+                             limits=cfg.limits)
         self.ctx = zmq.Context()
         try:
             self._bind()
@@ -207,10 +220,12 @@ class Daemon:
     def _bind(self) -> None:
         ctx = self.ctx
         self.ingest_sock = ctx.socket(zmq.ROUTER)
-        # Above the frame cap, so frames just over it are seen and counted as oversized;
-        # libzmq cuts a peer that sends anything larger still.
-        self.ingest_sock.setsockopt(zmq.MAXMSGSIZE, 16 * self.cfg.max_frame)
-        self.ingest_sock.setsockopt(zmq.RCVHWM, 10_000)
+        # Just above the frame cap, so frames a little over it are seen and counted as
+        # oversized; libzmq cuts a peer that sends anything larger before it is queued.
+        self.ingest_sock.setsockopt(zmq.MAXMSGSIZE, self.cfg.max_frame + 4096)
+        # A short queue per connection: at most ~128 MiB of junk waits per peer while the
+        # loop is busy; an honest probe keeps its records (unacked) until it can send.
+        self.ingest_sock.setsockopt(zmq.RCVHWM, INGEST_RCVHWM)
         self.ingest_sock.setsockopt(zmq.SNDHWM, 10_000)
         self.ingest_sock.setsockopt(zmq.LINGER, 200)
         self.pub_sock = ctx.socket(zmq.PUB)
@@ -241,21 +256,64 @@ class Daemon:
         """Ask the loop to stop (signal-safe)."""
         self._stopping = True
 
-    def commit(self) -> None:
-        """Write the open batch, then send its acks."""
+    def commit(self) -> bool:
+        """Write the open batch, then send its acks. Never raises.
+
+        On a store error (disk full, I/O error) the batch stays pending and unacked
+        (the probes keep their records), the error shows in ``status`` and raises a
+        ``store_error`` alert, and the commit is retried with a doubling backoff.
+        Returns True when nothing is left unwritten.
+        """
         if not (self.ingest.has_work() or self._alerts_to_store or self._hooks_to_store):
-            return
+            return True
+        now = time.monotonic()
+        if self.store_error is not None and now < self._store_retry_at:
+            return False
         t0 = time.perf_counter()
-        acks = self.ingest.commit(self._alerts_to_store, self._hooks_to_store)
+        try:
+            acks = self.ingest.commit(self._alerts_to_store, self._hooks_to_store)
+        except Exception as e:  # sqlite3.Error, OSError: the disk, not the data
+            self._store_failed(e)
+            return False
         self.commit_ms.append((time.perf_counter() - t0) * 1000)
         self._alerts_to_store = []
         self._hooks_to_store = []
+        if self.store_error is not None:
+            self._store_recovered()
         sock = self.ingest_sock
         for peer, ack in acks:
             try:
                 sock.send_multipart([peer, ack], zmq.NOBLOCK)
             except zmq.ZMQError:
                 pass  # peer gone or slow: it resends after its ack timeout
+        return True
+
+    def _store_failed(self, e: Exception) -> None:
+        msg = f"{type(e).__name__}: {e}"
+        now = time.monotonic()
+        self.store_retries += 1
+        if self.store_error is None:
+            self.store_error = msg
+            self.store_error_since = time.time()
+            self._store_wait = STORE_RETRY_S[0]
+            log.error("cannot write the store (%s): not acking; retrying with backoff", msg)
+            self._store_alert("firing", f"cannot write the store: {msg}")
+        else:
+            self.store_error = msg
+            self._store_wait = min(self._store_wait * 2, STORE_RETRY_S[1])
+        self._store_retry_at = now + self._store_wait
+
+    def _store_recovered(self) -> None:
+        log.info("store writable again after %.1f s (%d retries): acking resumes",
+                 time.time() - self.store_error_since, self.store_retries)
+        self.store_error = None
+        self._store_alert("resolved", "the store is writable again")
+
+    def _store_alert(self, status: str, summary: str) -> None:
+        a = Alert(run="daemon", step=0, t=time.time(), kind="store_error", summary=summary,
+                  status=status, evidence={"db": str(self.cfg.db)})
+        self.ingest.alerts.append(a)
+        self._emit_alerts()
 
     def _drain_ingest(self, limit: int = DRAIN_MAX) -> int:
         sock, ingest = self.ingest_sock, self.ingest
@@ -289,16 +347,19 @@ class Daemon:
         return n
 
     def _emit_alerts(self) -> None:
-        for a in self.ingest.alerts:
-            w = a.to_wire()
-            self.recent_alerts.append(w)
-            self._alerts_to_store.append(w)
-            self.publisher.alert(w)
-            self.hooks.submit(w)
-            self.alerts_total += 1
-            log.info("alert %s %s run=%s step=%s: %s", w["kind"], w["status"], w["run"],
-                     w["step"], w["summary"])
-        self.ingest.alerts = []
+        alerts, self.ingest.alerts = self.ingest.alerts, []
+        for a in alerts:
+            try:
+                w = a.to_wire()
+                self.recent_alerts.append(w)
+                self._alerts_to_store.append(w)
+                self.publisher.alert(w)
+                self.hooks.submit(w)
+                self.alerts_total += 1
+                log.info("alert %s %s run=%s step=%s: %.300s", w["kind"], w["status"], w["run"],
+                         w["step"], w["summary"])
+            except Exception:  # one bad alert must not take the others (or the loop) down
+                self._loop_error("alert")
 
     def _drain_api(self) -> None:
         sock = self.api_sock
@@ -333,32 +394,56 @@ class Daemon:
                  self.cfg.pub, self.cfg.api, self.cfg.db)
         while not self._stopping:
             self.loop_iters += 1
-            events = dict(poller.poll(20))
-            if self.ingest_sock in events:
-                self._drain_ingest()
+            try:
+                events = dict(poller.poll(20))
+            except zmq.ZMQError:  # EINTR from a signal
+                continue
+            # Each step is guarded on its own: whatever one raises is logged, counted
+            # (status "loop_errors") and the loop goes on; nothing takes the daemon down.
+            if self.ingest_sock in events and self.store_error is None:
+                # While the store cannot be written, frames wait in the socket (and then
+                # in the probes' buffers): nothing piles up in the daemon's memory.
+                self._guard("ingest", self._drain_ingest)
             now = time.monotonic()
             ing = self.ingest
             if ing.pending_rows() >= COMMIT_ROWS or (
                     ing.has_work() and ing.pending_age() >= COMMIT_INTERVAL) or (
                     not ing.pending_rows() and ing.has_work()) or self._alerts_to_store:
-                self.commit()
+                self._guard("commit", self.commit)
             if self.api_sock in events:
-                self._drain_api()
+                self._guard("api", self._drain_api)
             if now - last_pubscan >= 0.02:
-                self.publisher.flush_runs(ing.runs, now=now)
+                self._guard("publish", self.publisher.flush_runs, ing.runs, now=now)
                 last_pubscan = now
             if now - last_hooks >= HOOK_DRAIN_INTERVAL:
-                self._drain_hooks()
+                self._guard("hooks", self._drain_hooks)
                 last_hooks = now
             if now - last_tick >= TICK_INTERVAL:
-                ing.tick()
-                for rs in ing.runs.values():
-                    rs.refresh_rate(now)  # a quiet run's rate decays: publish it
-                if ing.alerts:
-                    self._emit_alerts()
+                self._guard("tick", self._tick, now)
                 last_tick = now
-            self.publisher.maybe_hugz(now)
+            self._guard("hugz", self.publisher.maybe_hugz, now)
         return self.shutdown()
+
+    def _tick(self, now: float) -> None:
+        ing = self.ingest
+        ing.tick()
+        for rs in ing.runs.values():
+            rs.refresh_rate(now)  # a quiet run's rate decays: publish it
+        if ing.alerts:
+            self._emit_alerts()
+
+    def _guard(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
+        try:
+            return fn(*args, **kw)
+        except Exception:
+            self._loop_error(what)
+            return None
+
+    def _loop_error(self, what: str) -> None:
+        self.loop_errors[what] += 1
+        self.internal_errors += 1
+        if self.loop_errors[what] == 1:  # logged once per place, then counted
+            log.exception("internal error in %s (daemon keeps running)", what)
 
     def shutdown(self) -> int:
         """Stop intake, drain what already arrived, commit, ack, close. Returns 0."""
@@ -408,8 +493,13 @@ class Daemon:
                           "commit_ms_max": cms[-1] if cms else 0.0},
                 "publish": {"seq": self.publisher.seq, "sent": self.publisher.sent,
                             "dropped": self.publisher.dropped},
+                "store_error": None if self.store_error is None else {
+                    "error": self.store_error, "since": self.store_error_since,
+                    "retries": self.store_retries,
+                    "retry_in": max(0.0, self._store_retry_at - time.monotonic())},
                 "alerts": self.alerts_total, "hook_events": self.hooks_total,
-                "internal_errors": self.internal_errors,
+                "internal_errors": self.internal_errors + st["internal_errors"],
+                "loop_errors": dict(self.loop_errors),
                 "nofile": self.nofile, "rss_bytes": rss_bytes()}
 
 

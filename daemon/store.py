@@ -62,6 +62,11 @@ CREATE TABLE IF NOT EXISTS hook_events (
 """
 
 
+# ``--durability``: what a commit (and so an ack) promises. normal: survives a crash of
+# the daemon (kill -9), may lose the last commits on power loss; full: survives power loss.
+DURABILITY = {"normal": "NORMAL", "full": "FULL"}
+
+
 class StoreError(RuntimeError):
     """The store cannot be used; ``str(e)`` is one line for the user."""
 
@@ -91,12 +96,21 @@ def _create_private(path: Path) -> None:
 class Store:
     """One SQLite connection to a grokwatch store (the daemon's is the only writer)."""
 
-    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False,
+                 durability: str = "normal") -> None:
+        if durability not in DURABILITY:
+            raise StoreError(f"durability must be one of {', '.join(DURABILITY)}")
         self.path = Path(path)
         self.readonly = readonly
+        self.durability = durability
         self.rows_written = 0
         self.commits = 0
         self._run_ids: dict[str, int] = {}
+        # Run rows are created inside the next batch (never a write outside one): a
+        # full disk then fails that batch, not the frame that named a new run.
+        self._new_runs: dict[str, int] = {}
+        self._next_id = 1
+        self._has_owner = False
         try:
             self._open()
         except sqlite3.Error as e:
@@ -127,18 +141,24 @@ class Store:
             raise StoreError(f"{self.path}: store schema v{version} is newer than this "
                              f"grokwatch (v{SCHEMA_VERSION}); upgrade grokwatch")
         if self.readonly:
+            self._has_owner = "owner" in {r[1] for r in db.execute("PRAGMA table_info(sessions)")}
             return
         if db.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
             raise StoreError(f"{self.path}: cannot use WAL mode here (network filesystem?)")
-        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA synchronous={DURABILITY[self.durability]}")
         db.execute("BEGIN IMMEDIATE")
         for stmt in _SCHEMA.split(";"):
             if stmt.strip():
                 db.execute(stmt)
+        cols = {r[1] for r in db.execute("PRAGMA table_info(sessions)")}
+        if "owner" not in cols:  # the peer that opened the session (a later addition)
+            db.execute("ALTER TABLE sessions ADD COLUMN owner BLOB")
         db.execute(f"PRAGMA application_id={APPLICATION_ID}")
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         db.execute("COMMIT")
         os.chmod(self.path, 0o600)
+        self._has_owner = True
+        self._next_id = (db.execute("SELECT MAX(id) FROM runs").fetchone()[0] or 0) + 1
 
     def close(self) -> None:
         """Close the connection (commits nothing by itself)."""
@@ -147,14 +167,17 @@ class Store:
     # ---------------------------------------------------------------- writes
 
     def run_id(self, name: str) -> int:
-        """The integer id of a run, creating its row if needed (inside the open batch)."""
+        """The integer id of a run; a new run's row is written with the next batch.
+
+        Nothing is written here, so naming a new run can never fail on a full disk.
+        """
         rid = self._run_ids.get(name)
         if rid is None:
             row = self.db.execute("SELECT id FROM runs WHERE name=?", (name,)).fetchone()
             if row is None:
-                cur = self.db.execute("INSERT INTO runs(name, info) VALUES (?, ?)",
-                                      (name, pack({})))
-                rid = int(cur.lastrowid)
+                rid = self._next_id
+                self._next_id += 1
+                self._new_runs[name] = rid
             else:
                 rid = int(row[0])
             self._run_ids[name] = rid
@@ -174,6 +197,9 @@ class Store:
         db = self.db
         db.execute("BEGIN")
         try:
+            if self._new_runs:
+                db.executemany("INSERT OR IGNORE INTO runs(id, name, info) VALUES (?, ?, ?)",
+                               [(rid, name, pack({})) for name, rid in self._new_runs.items()])
             rows = []
             n = 0
             for (rid, sid), recs in chunks.items():
@@ -192,8 +218,10 @@ class Store:
                 db.executemany("UPDATE runs SET info=? WHERE name=?",
                                [(pack(info), name) for name, info in runs.items()])
             if sessions:
-                db.executemany("INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?)",
-                               [s[:6] + (pack(s[6]),) for s in sessions])
+                db.executemany("INSERT OR REPLACE INTO sessions(run_id, sid, hi, gaps, dropped, "
+                               "errors, holes, owner) VALUES (?,?,?,?,?,?,?,?)",
+                               [s[:6] + (pack(s[6]), s[7] if len(s) > 7 else None)
+                                for s in sessions])
             if alerts:
                 db.executemany("INSERT INTO alerts(run, kind, t, data) VALUES (?,?,?,?)",
                                [(a["run"], a["kind"], a["t"], pack(a)) for a in alerts])
@@ -203,8 +231,15 @@ class Store:
                                 for h in hook_events])
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # A failed COMMIT (disk full, I/O error) may already have ended the
+            # transaction: a blind ROLLBACK would then raise and hide the real error.
+            if db.in_transaction:
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
             raise
+        self._new_runs.clear()
         self.rows_written += n
         self.commits += 1
 
@@ -221,12 +256,14 @@ class Store:
         return out
 
     def load_sessions(self) -> dict[tuple[int, int], dict]:
-        """(run_id, sid) -> {hi, gaps, dropped, errors, holes}."""
+        """(run_id, sid) -> {hi, gaps, dropped, errors, holes, owner}."""
         out = {}
-        for rid, sid, hi, gaps, dropped, errors, holes in self.db.execute(
-                "SELECT run_id, sid, hi, gaps, dropped, errors, holes FROM sessions"):
+        owner = "owner" if self._has_owner else "NULL"
+        for rid, sid, hi, gaps, dropped, errors, holes, who in self.db.execute(
+                f"SELECT run_id, sid, hi, gaps, dropped, errors, holes, {owner} FROM sessions"):
             out[(rid, sid)] = {"hi": hi, "gaps": gaps, "dropped": dropped, "errors": errors,
-                               "holes": [list(h) for h in (unpack(holes) or [])]}
+                               "holes": [list(h) for h in (unpack(holes) or [])],
+                               "owner": who}
         return out
 
     def run_names(self) -> list[str]:
@@ -334,6 +371,7 @@ def _out(sid: int, rec: list) -> tuple[int, int, str, int | None, float, Any]:
     return sid, seq, CODE_KINDS[code], step, t, payload
 
 
-def open_store(path: Path | str, *, readonly: bool = False) -> Store:
+def open_store(path: Path | str, *, readonly: bool = False,
+               durability: str = "normal") -> Store:
     """Open (or, writable, create) a store; raise :class:`StoreError` with one line."""
-    return Store(Path(path), readonly=readonly)
+    return Store(Path(path), readonly=readonly, durability=durability)

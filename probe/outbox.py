@@ -30,6 +30,7 @@ class Outbox:
         self.seq = 0  # last seq handed out
         self.acked = 0  # highest seq the daemon acknowledged
         self.dropped = 0  # records dropped on overflow (cumulative)
+        self.rejected = 0  # records the daemon refused for good (see :meth:`reject`)
 
     def __len__(self) -> int:
         return len(self.unsent) + len(self.inflight)
@@ -100,6 +101,22 @@ class Outbox:
                 while q and q[0]["seq"] <= seq:
                     q.popleft()
                     n += 1
+        return n
+
+    def reject(self, lo: int, hi: int) -> int:
+        """Forget records with ``lo <= seq <= hi`` (the daemon refused them for good).
+
+        Counted in :attr:`rejected`, not resent. Returns how many were freed.
+        """
+        n = 0
+        with self.lock:
+            for q in (self.inflight, self.unsent):
+                keep = [r for r in q if not lo <= r["seq"] <= hi]
+                n += len(q) - len(keep)
+                if len(keep) != len(q):
+                    q.clear()
+                    q.extend(keep)
+            self.rejected += n
         return n
 
     def rewind(self) -> int:

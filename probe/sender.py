@@ -12,6 +12,7 @@ is up, and a frame stays in the outbox until its ack arrives.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from grokwatch import wire
+from grokwatch.wire.frames import ack_rejected
 
 from .outbox import Outbox
 
@@ -54,12 +56,16 @@ class Sender:
         self.frames_sent = 0
         self.resent = 0  # records rewound for a resend
         self.oversized = 0  # records dropped because alone they exceed the frame cap
+        self.rejected = 0  # records the daemon refused for good (acked as rejected)
         self._ctx = zmq.Context()
         try:
             self._sock = self._ctx.socket(zmq.DEALER)
             self._sock.setsockopt(zmq.IMMEDIATE, 1)
             self._sock.setsockopt(zmq.SNDHWM, sndhwm)
             self._sock.setsockopt(zmq.LINGER, 0)  # unacked records are resent, never lingered
+            # A random routing id, kept across reconnects: the daemon binds this session
+            # to it, so nobody who does not know it can write into (or end) the session.
+            self._sock.setsockopt(zmq.ROUTING_ID, b"gw" + os.urandom(16))
             if endpoint.startswith("tcp://"):
                 self._sock.setsockopt(zmq.HEARTBEAT_IVL, 2000)
                 self._sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 6000)
@@ -167,6 +173,14 @@ class Sender:
                 continue  # not for us to act on
             if sid != self.sid or run != self.run:
                 continue
+            n = 0
+            for lo, hi in ack_rejected(data):  # refused for good: drop, never resend
+                n += self.outbox.reject(lo, hi)
+            if n:
+                self.rejected += n
+                self._last_progress = time.monotonic()
+                self._on_error(ValueError(f"the daemon refused {n} record(s) for good "
+                                          "(see `grokwatch status`)"))
             if self.outbox.ack(seq):
                 self._last_progress = time.monotonic()
                 self._timeout = self.ack_timeout

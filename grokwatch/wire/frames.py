@@ -248,9 +248,13 @@ def _no_ext(code: int, data: bytes) -> Any:
 
 
 def valid_run_id(run: Any) -> bool:
-    """A run id is a short, printable, non-empty string with no path or control chars."""
+    """A run id is a short, printable, non-empty string with no path or control chars.
+
+    It never starts with ``-`` (a hook would get it as an option) and never holds
+    ``/`` (nor so ``..`` as a path component): a run name is not a path.
+    """
     return (isinstance(run, str) and 0 < len(run) <= MAX_RUN_LEN and run.isprintable()
-            and run == run.strip())
+            and run == run.strip() and run[0] != "-" and "/" not in run)
 
 
 def _int(obj: dict, key: str, *, lo: int = 0) -> int:
@@ -381,14 +385,40 @@ def decode_frame(data: bytes, *, max_size: int = DEFAULT_MAX_FRAME) -> Frame:
 # ---------------------------------------------------------------- acks
 
 
-def encode_ack(run: str, sid: int, seq: int) -> bytes:
-    """The daemon's acknowledgement: every seq <= ``seq`` of this session is stored."""
-    return msgpack.packb({"v": VERSION, "op": "ack", "run": run, "sid": sid, "seq": seq})
+def encode_ack(run: str, sid: int, seq: int, *,
+               rejected: list[tuple[int, int]] | None = None) -> bytes:
+    """The daemon's acknowledgement: every seq <= ``seq`` of this session is stored.
+
+    ``rejected``: ``[(lo, hi), ...]``, seqs in records the daemon refused for good
+    (out of range, over a bound, or its own error on them); the probe drops them and
+    never resends them.
+    """
+    obj: dict[str, Any] = {"v": VERSION, "op": "ack", "run": run, "sid": sid, "seq": seq}
+    if rejected:
+        obj["rej"] = [[int(lo), int(hi)] for lo, hi in rejected[:MAX_REJ_RANGES]]
+    return msgpack.packb(obj)
+
+
+MAX_REJ_RANGES = 256  # rejected seq ranges one ack carries
+
+
+def ack_rejected(data: bytes) -> list[tuple[int, int]]:
+    """The ``(lo, hi)`` seq ranges an ack marks rejected (empty for none or a non-ack)."""
+    try:
+        obj = _unpack(data, 1 << 16)
+    except WireError:
+        return []
+    rej = obj.get("rej") if isinstance(obj, dict) else None
+    if not isinstance(rej, list):
+        return []
+    return [(r[0], r[1]) for r in rej[:MAX_REJ_RANGES]
+            if isinstance(r, list) and len(r) == 2 and all(type(x) is int for x in r)
+            and 1 <= r[0] <= r[1] <= MAX_INT]
 
 
 def decode_ack(data: bytes) -> tuple[str, int, int]:
     """Return ``(run, sid, seq)`` from an ack, or raise :class:`WireError`."""
-    obj = _unpack(data, 4096)
+    obj = _unpack(data, 1 << 16)
     if not isinstance(obj, dict) or obj.get("v") != VERSION or obj.get("op") != "ack":
         raise WireError("schema", "not an ack")
     run = obj.get("run")

@@ -247,12 +247,14 @@ def test_too_many_elements():
 
 
 @pytest.mark.parametrize("run", ["", " lead", "trail ", "a\nb", "tab\there", "nul\x00",
-                                 "x" * (wire.MAX_RUN_LEN + 1), 5, None, b"bytes", ["r"]])
+                                 "x" * (wire.MAX_RUN_LEN + 1), 5, None, b"bytes", ["r"],
+                                 "-rf", "--output=/etc/x", "a/b", "../up", "/abs"])
 def test_bad_run_ids(run):
     refused(pack(frame(run=run)), "run_id")
 
 
-@pytest.mark.parametrize("run", ["r", "mod97/wd=1 seed 3", "ünïcode-ok", "x" * wire.MAX_RUN_LEN])
+@pytest.mark.parametrize("run", ["r", "mod97 wd=1 seed 3", "ünïcode-ok", "a-b", "x.rank1",
+                                 "x" * wire.MAX_RUN_LEN])
 def test_good_run_ids(run):
     assert wire.decode_frame(pack(frame(run=run))).run == run
 

@@ -47,9 +47,9 @@ def test_every_kind_round_trips(pair):
         wire.points(4, 10, "embed.constellation", pts, t=101.0),
         wire.bye(5, t=102.0),
     ]
-    data = wire.encode_frame("mod97/run-1", 2**62 + 5, recs, dropped=7, errors=2)
+    data = wire.encode_frame("mod97.run-1", 2**62 + 5, recs, dropped=7, errors=2)
     f = wire.decode_frame(_through(pair, data))
-    assert (f.run, f.sid, f.dropped, f.errors) == ("mod97/run-1", 2**62 + 5, 7, 2)
+    assert (f.run, f.sid, f.dropped, f.errors) == ("mod97.run-1", 2**62 + 5, 7, 2)
     assert [r.kind for r in f.recs] == list(wire.KINDS)
     assert [r.seq for r in f.recs] == [1, 2, 3, 4, 5]
     h = f.recs[0]

@@ -1,0 +1,146 @@
+"""Issue 11: a hostile local user against a real daemon (one test per finding).
+
+Each test first reproduces the finding's input, then asserts the daemon holds:
+still up, the honest stream intact, the refusal counted by reason.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import zmq
+from waiting import wait_for
+
+from grokwatch import wire
+from grokwatch.daemon.ingest import Ingest
+from grokwatch.daemon.store import open_store
+from grokwatch.probe.outbox import Outbox
+from grokwatch.probe.sender import Sender
+from grokwatch.wire.frames import ack_rejected
+
+
+def stored(db, run):
+    st = open_store(db, readonly=True)
+    try:
+        return [(sid, seq, kind) for sid, seq, kind, *_ in st.iter_records(run)]
+    finally:
+        st.close()
+
+
+class Dealer:
+    """A raw probe-like DEALER (its own routing id, as the real probe has)."""
+
+    def __init__(self, endpoint: str, ident: bytes | None = None) -> None:
+        self.ctx = zmq.Context()
+        self.s = self.ctx.socket(zmq.DEALER)
+        self.s.setsockopt(zmq.LINGER, 0)
+        if ident is not None:
+            self.s.setsockopt(zmq.ROUTING_ID, ident)
+        self.s.connect(endpoint)
+
+    def send(self, run, sid, recs, **kw):
+        self.s.send(wire.encode_frame(run, sid, recs, **kw))
+
+    def acks(self, wait: float = 1.0):
+        out = []
+        while self.s.poll(int(wait * 1000)):
+            data = self.s.recv()
+            out.append((*wire.decode_ack(data), ack_rejected(data)))
+            wait = 0.2
+        return out
+
+    def close(self):
+        self.s.close()
+        self.ctx.term()
+
+
+def now_sc(seq, step, vals):
+    return wire.scalars(seq, step, vals, t=time.time())
+
+
+# ---------------------------------------------------------------- finding 1
+
+
+def test_far_future_time_with_nan_is_quarantined_not_a_crash_loop(daemon):
+    d = Dealer(daemon.ingest, b"gw-honest-1")
+    try:
+        d.send("r1", 5, [wire.hello(1, host="h", pid=1, modulus=97), now_sc(2, 1, {"loss": 1.0})])
+        assert d.acks()[-1][:3] == ("r1", 5, 2)
+        # The finding: t=3e11 (year 11476) with a NaN scalar raised in rfc3339, exit 1.
+        d.send("r1", 5, [wire.scalars(3, 2, {"loss": math.nan}, t=3e11)])
+        acks = d.acks()
+        assert acks and acks[-1][3] == [(3, 3)], acks  # acked as rejected: the probe drops it
+        assert acks[-1][2] == 3  # the watermark moved past it: no hole, no resend storm
+        d.send("r1", 5, [now_sc(4, 3, {"loss": 0.5}), now_sc(5, 4, {"loss": math.nan})])
+        assert d.acks()[-1][:3] == ("r1", 5, 5)
+    finally:
+        d.close()
+    assert daemon.proc.poll() is None
+    st = daemon.request("status")["status"]
+    assert st["rejected"].get("time") == 1 and st["quarantined"] == 1
+    assert [q for _, q, _ in stored(daemon.db, "r1")] == [1, 2, 4, 5]
+    # A restart replays the store: nothing quarantined is in it, so no crash loop.
+    daemon.restart()
+    assert daemon.request("ping")["ok"]
+
+
+def test_every_numeric_field_has_a_range(daemon):
+    d = Dealer(daemon.ingest, b"gw-ranges")
+    try:
+        d.send("rr", 1, [wire.hello(1, host="h", pid=1), now_sc(2, 1, {"a": 1.0})])
+        d.acks()
+        d.send("rr", 1, [wire.scalars(3, 1, {"a": 1.0}, t=-5.0)])  # before 1970
+        d.send("rr", 1, [now_sc(4, 2**60, {"a": 1.0})])  # step beyond 2**53
+        d.send("rr", 1, [now_sc(10**15, 3, {"a": 1.0})])  # seq jump of 10**15
+        d.send("rr", 1, [now_sc(5, 3, {"a": 1.0})], dropped=10**12)  # more drops than seqs
+        d.acks()
+        d.send("rr", 1, [now_sc(6, 4, {"a": 2.0})])
+        assert d.acks()[-1][2] == 6
+    finally:
+        d.close()
+    st = daemon.request("status")["status"]
+    for reason in ("time", "step", "seq_jump", "counter"):
+        assert st["rejected"].get(reason) == 1, (reason, st["rejected"])
+    runs = {r["run"]: r for r in daemon.request("runs")["runs"]}
+    assert runs["rr"]["counters"]["dropped"] == 0
+    assert runs["rr"]["step"] == 4
+
+
+def test_a_frame_whose_processing_raises_is_quarantined(tmp_path):
+    """A bug of ours on one frame: counted, acked as rejected, the next frames flow."""
+
+    class Buggy(Ingest):
+        def _apply(self, peer, frame, data, now):
+            if frame.recs and frame.recs[0].step == 666:
+                raise RuntimeError("boom")
+            return super()._apply(peer, frame, data, now)
+
+    ing = Buggy(open_store(tmp_path / "g.db"))
+    peer = b"p"
+    now = time.time()
+    ing.handle(peer, wire.encode_frame("b", 1, [wire.scalars(1, 1, {"a": 1.0}, t=now)]))
+    ing.handle(peer, wire.encode_frame("b", 1, [wire.scalars(2, 666, {"a": 1.0}, t=now)]))
+    ing.handle(peer, wire.encode_frame("b", 1, [wire.scalars(3, 3, {"a": 1.0}, t=now)]))
+    acks = ing.commit()
+    assert [(wire.decode_ack(a)[2], ack_rejected(a)) for _, a in acks] == [(3, [(2, 2)])]
+    assert ing.rejects["internal"] == 1 and ing.internal_errors == 1
+    assert ing.records == 2
+
+
+def test_probe_drops_records_acked_as_rejected(daemon):
+    box = Outbox()
+    box.put(wire.hello(0, host="h", pid=1))
+    box.put(wire.scalars(0, 1, {"a": 1.0}, t=3e11))  # refused for good
+    box.put(wire.scalars(0, 2, {"a": 2.0}))
+    errors = []
+    s = Sender(daemon.ingest, "pr", 9, box, on_error=errors.append)
+    try:
+        wait_for(lambda: len(box) == 0, timeout=10)
+        time.sleep(0.3)
+        assert s.rejected == 1 and box.rejected == 1
+    finally:
+        s.close(1.0)
+    assert [q for _, q, _ in stored(daemon.db, "pr")] == [1, 3]
+    assert daemon.request("status")["status"]["rejected"] == {"time": 1}
+    assert any("refused" in str(e) for e in errors)
