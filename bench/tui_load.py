@@ -2,19 +2,23 @@
 real ``grokwatch tui`` process in a real terminal (a tmux pane).
 
 Prints the TUI process's CPU share (of one core) and its update lag: every
-update carries its send time in the scalar ``bench.t_send``; the TUI (told by
-``GROKWATCH_TUI_LAGFILE``) writes ``paint time - send time`` for each update
-it applied, measured after the repaint that showed it. So the lag is end to
-end: probe-side send -> daemon ingest/commit/coalesce -> PUB -> TUI reader
-thread -> batch -> model -> screen. It also prints the lag in the first and
-last thirds of the window, so a growing backlog shows.
+update carries its send time in the scalar ``bench.t_send``; the TUI in the pane
+is the product's :class:`~grokwatch.tui.app.GrokwatchApp` subclassed here
+(:func:`lag_app`, run by this file's ``--tui-child`` mode), which writes
+``paint time - send time`` for each update it applied, measured after the
+repaint that showed it. So the lag is end to end: probe-side send -> daemon
+ingest/commit/coalesce -> PUB -> TUI reader thread -> batch -> model -> screen.
+It also prints the lag in the first and last thirds of the window, so a growing
+backlog shows.
 
     python bench/tui_load.py [--runs 200] [--rate 10] [--seconds 60] [--size 160x48]
+    python bench/tui_load.py --quick      # 100 runs x 10/s for 10 s (+3 s warm-up)
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import socket
@@ -23,7 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import msgpack  # noqa: F401  (the wire's dependency; fail early if missing)
 import numpy as np
@@ -32,6 +38,69 @@ import zmq
 from grokwatch import client, wire
 
 CLK = os.sysconf("SC_CLK_TCK")
+LAG_SCALAR = "bench.t_send"  # each update carries its send time (unix) in this scalar
+
+
+def lag_app(api: str, pub: str, lagfile: Path) -> Any:
+    """The product's TUI app, measuring lags: a bench subclass, nothing in the product.
+
+    Its feed stamps each ``run`` update with ``_recv`` (unix time) in the reader
+    thread; after the repaint that showed a batch, each update's ``send->paint`` and
+    ``receive->paint`` (the TUI's own share) go to ``lagfile``, one line each.
+    """
+    from grokwatch.tui.app import GrokwatchApp
+    from grokwatch.tui.feed import Feed
+
+    class StampingFeed(Feed):
+        def _push(self, items: list[tuple[str, Any]]) -> None:
+            now = time.time()
+            for kind, msg in items:
+                if kind == "run":
+                    msg["_recv"] = now
+            super()._push(items)
+
+    class LagApp(GrokwatchApp):
+        def __init__(self) -> None:
+            super().__init__(api=api, pub=pub)
+            f = self.feed
+            assert f is not None
+            self.feed = StampingFeed(f.api, f.pub, f.wake, min_interval=f.min_interval,
+                                     heartbeat_timeout=f.heartbeat_timeout,
+                                     snapshot_timeout=f.snapshot_timeout)
+            self._lag_buf: list[str] = []
+            self._lag_flushed = time.monotonic()
+
+        def apply_messages(self, items: Iterable[tuple[str, Any]]) -> None:
+            items = list(items)
+            sent = []
+            for kind, msg in items:
+                if kind != "run" or not isinstance(msg, dict):
+                    continue
+                t = ((msg.get("summary") or {}).get("last") or {}).get(LAG_SCALAR)
+                if isinstance(t, (int, float)) and math.isfinite(t):
+                    sent.append((float(t), float(msg.get("_recv", math.nan))))
+            super().apply_messages(items)
+            if sent:
+                self.call_after_refresh(self._record_lags, sent)
+
+        def _record_lags(self, sent: list[tuple[float, float]]) -> None:
+            # Called after the repaint that showed these updates: the lag a user sees.
+            now = time.time()
+            self._lag_buf.extend(f"{now - s:.6f} {now - r:.6f}\n" for s, r in sent)
+            self._flush_lags()
+
+        def _flush_lags(self, force: bool = False) -> None:
+            if self._lag_buf and (force or time.monotonic() - self._lag_flushed > 1.0):
+                with open(lagfile, "a") as fh:
+                    fh.writelines(self._lag_buf)
+                self._lag_buf = []
+                self._lag_flushed = time.monotonic()
+
+        def on_unmount(self) -> None:
+            # Textual also calls GrokwatchApp.on_unmount (handlers run along the MRO).
+            self._flush_lags(force=True)
+
+    return LagApp()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -73,12 +142,11 @@ def start_daemon(d: Path) -> tuple[subprocess.Popen, dict[str, str]]:
 
 
 def start_tui(ep: dict[str, str], lagfile: Path, size: str, tmux_sock: str) -> int:
-    """``grokwatch tui`` in a detached tmux pane; returns the TUI's pid."""
+    """The lag-measuring TUI (:func:`lag_app`) in a detached tmux pane; returns its pid."""
     w, h = size.split("x")
-    exe = shutil.which("grokwatch") or f"{sys.executable} -m grokwatch"
     env = {**os.environ, "TERM": "xterm-256color"}
-    cmd = (f"exec env GROKWATCH_TUI_LAGFILE={lagfile} {exe} tui "
-           f"--connect {ep['pub']},{ep['api']}")
+    cmd = (f"exec {sys.executable} {Path(__file__).resolve()} --tui-child "
+           f"{ep['pub']} {ep['api']} {lagfile}")
     subprocess.run(["tmux", "-L", tmux_sock, "-f", "/dev/null", "new-session", "-d", "-s",
                     "bench", "-x", w, "-y", h, cmd], check=True, env=env)
     out = subprocess.run(["tmux", "-L", tmux_sock, "display", "-p", "-t", "bench",
@@ -151,7 +219,17 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--size", default="160x48", help="terminal size of the TUI's pane")
+    ap.add_argument("--quick", action="store_true",
+                    help="a short run: 100 runs, 10 s measured after 3 s of warm-up")
+    ap.add_argument("--tui-child", nargs=3, metavar=("PUB", "API", "LAGFILE"),
+                    help=argparse.SUPPRESS)  # the TUI in the tmux pane
     args = ap.parse_args()
+    if args.tui_child:
+        pub, api, lagfile = args.tui_child
+        lag_app(api, pub, Path(lagfile)).run()
+        return 0
+    if args.quick:
+        args.runs, args.seconds, args.warmup = 100, 10.0, 3.0
     if not shutil.which("tmux"):
         raise SystemExit("tmux is needed to give the TUI a real terminal")
     d = Path(tempfile.mkdtemp(prefix="gwbench-"))

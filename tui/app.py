@@ -9,7 +9,6 @@ the UI thread.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Hashable, Iterable
 from typing import Any, ClassVar
@@ -43,7 +42,6 @@ MIN_INTERVAL, MAX_INTERVAL, BUSY_FACTOR, COST_EMA = 0.05, 0.3, 8.0, 0.2
 WIDE = 140
 PREVIEW_MIN_HEIGHT = 20  # rows from which the narrow runs view shows the cursor run  # columns from which the runs view shows the detail beside the table
 NARROW = 100  # below this the detail stacks its panels
-LAG_FILE_ENV = "GROKWATCH_TUI_LAGFILE"  # bench/tui_load.py: where to write update lags
 
 
 class AsciiScrollBarRender(ScrollBarRender):
@@ -194,14 +192,9 @@ class GrokwatchApp(App[None]):
         self.alerts = AlertsList(lambda: self.model.events, lambda: self.model.events_version,
                                  title="alerts and hook results, all runs", ascii=ascii,
                                  id="alerts")
-        self._lag_path = os.environ.get(LAG_FILE_ENV) or None
         self.feed = Feed(api, pub, lambda: self.post_message(FeedReady()),
-                         min_interval=min_interval, heartbeat_timeout=heartbeat_timeout,
-                         stamp=bool(self._lag_path)) if feed else None
-        self._lag_buf: list[str] = []
-        self._lag_flushed = time.monotonic()
-        if self._lag_path:
-            self.model.track_lag = True
+                         min_interval=min_interval,
+                         heartbeat_timeout=heartbeat_timeout) if feed else None
 
     # ---------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -228,7 +221,6 @@ class GrokwatchApp(App[None]):
     def on_unmount(self) -> None:
         if self.feed is not None:
             self.feed.stop()
-        self._flush_lags(force=True)
 
     def on_resize(self, event: Resize) -> None:
         self._apply_view()
@@ -325,25 +317,6 @@ class GrokwatchApp(App[None]):
                 self.compare.update_if_changed()
             if self.alerts.display and events_changed:
                 self.alerts.update_if_changed()
-        if self.model.lag_sent:
-            sent, self.model.lag_sent = self.model.lag_sent, []
-            self.call_after_refresh(self._record_lags, sent)
-
-    def _record_lags(self, sent: list[tuple[float, float]]) -> None:
-        # Called after the repaint that showed these updates: the lag a user sees.
-        # Each line: send->paint and receive->paint (the TUI's own share), seconds.
-        now = time.time()
-        self._lag_buf.extend(f"{now - s:.6f} {now - r:.6f}\n" for s, r in sent)
-        self._flush_lags()
-
-    def _flush_lags(self, force: bool = False) -> None:
-        if not self._lag_path or not self._lag_buf:
-            return
-        if force or time.monotonic() - self._lag_flushed > 1.0:
-            with open(self._lag_path, "a") as f:
-                f.writelines(self._lag_buf)
-            self._lag_buf = []
-            self._lag_flushed = time.monotonic()
 
     # ---------------------------------------------------------- table events
     def on_runs_table_opened(self, message: RunsTable.Opened) -> None:

@@ -54,7 +54,7 @@ class Feed:
 
     def __init__(self, api: str, pub: str, wake: Callable[[], object], *,
                  min_interval: float = 0.1, heartbeat_timeout: float = 3.0,
-                 snapshot_timeout: float = 2.0, stamp: bool = False) -> None:
+                 snapshot_timeout: float = 2.0) -> None:
         self.api, self.pub = api, pub
         self.wake = wake
         self.min_interval = min_interval
@@ -69,7 +69,6 @@ class Feed:
         self.received = 0
         self.errors = 0  # unexpected exceptions in the reader (it starts a new client)
         self.last_error = ""
-        self.stamp = stamp  # add "_recv" (unix time) to run updates, for lag measurements
 
     def start(self) -> None:
         self._thread.start()
@@ -127,11 +126,6 @@ class Feed:
                     # of history take a second to convert).
                     items = [(k, prepare_snapshot(m)) if k == "snapshot" else (k, m)
                              for k, m in items]
-                    if self.stamp:
-                        now = time.time()
-                        for kind, msg in items:
-                            if kind == "run":
-                                msg["_recv"] = now
                     if items:
                         announced = items[-1][0] == "disconnected"
                     self._push(items)

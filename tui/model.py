@@ -19,7 +19,6 @@ from grokwatch.wire import messages
 
 MAX_POINTS = 1024  # per series: more than any terminal is wide
 MAX_EVENTS = 2000  # alerts + hook events kept for the alerts view
-LAG_SCALAR = "bench.t_send"  # bench/tui_load.py carries its send time here
 
 
 class Series:
@@ -241,11 +240,6 @@ class Model:
         self.snapshots = 0
         self.version = 0  # bumped when the set of runs or events changes
         self.events_version = 0
-        # (send time carried in LAG_SCALAR, time the reader thread received it) of
-        # updates applied but not yet painted; the app turns them into lags after
-        # the next refresh (bench/tui_load.py).
-        self.lag_sent: list[tuple[float, float]] = []
-        self.track_lag = False
 
     def apply_snapshot(self, snap: dict[str, Any] | Prepared) -> None:
         """Replace all state with a snapshot reply (a reconnect starts clean).
@@ -282,10 +276,6 @@ class Model:
                 rv = self.runs[name] = RunView(name)
                 self.version += 1
             rv.apply(data)
-            if self.track_lag:
-                sent = rv.last(LAG_SCALAR)
-                if sent is not None and math.isfinite(sent):
-                    self.lag_sent.append((sent, float(msg.get("_recv", math.nan))))
             return name
         if kind == "alert" and isinstance(msg.get("alert"), dict):
             ev = alert_event(msg["alert"])

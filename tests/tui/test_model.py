@@ -94,17 +94,6 @@ def test_alert_and_hook_updates():
     assert m.runs["memo-wd0"].alerts[-1].kind == "stalled"
 
 
-def test_lag_scalar_recorded_only_when_tracking():
-    m = Model()
-    s = D.summary("r")
-    s["last"]["bench.t_send"] = 123.5
-    m.apply("run", D.update(s))
-    assert m.lag_sent == []
-    m.track_lag = True
-    m.apply("run", {**D.update(s), "_recv": 124.0})
-    assert m.lag_sent == [(123.5, 124.0)]
-
-
 def test_packed_arrays_roundtrip_in_run_update():
     m = Model()
     arr = np.array([3.0, 1.0, 2.0], dtype=np.float32)
