@@ -319,7 +319,7 @@ class RunState:
         """The RunSummary (:mod:`grokwatch.wire.messages`); the rate as of ``now_mono``."""
         i = self.info
         return messages.run_summary(
-            self.name, sid=i["sid"], host=i["host"], pid=i["pid"], config=i["config"],
+            self.name, sid=None, host=i["host"], pid=i["pid"], config=i["config"],
             modulus=i["modulus"], start=i["start"], state=i["state"], step=i["step"],
             last_t=i["last_t"], phase=self.phase, onset_step=self.onset_step, last=self.last,
             rate=round(self.rate(now_mono), 3), counters=self.counters)

@@ -144,3 +144,79 @@ def test_probe_drops_records_acked_as_rejected(daemon):
     assert [q for _, q, _ in stored(daemon.db, "pr")] == [1, 3]
     assert daemon.request("status")["status"]["rejected"] == {"time": 1}
     assert any("refused" in str(e) for e in errors)
+
+
+# ---------------------------------------------------------------- finding 3
+
+
+def test_sessions_belong_to_their_sender(daemon):
+    from grokwatch.probe import Probe
+
+    p = Probe("victim", endpoint=daemon.ingest, modulus=7)
+    try:
+        for step in range(20):
+            p.log(step, train_loss=1.0 / (step + 1))
+        assert p.flush(5.0)
+        runs = {r["run"]: r for r in daemon.request("runs")["runs"]}
+        assert runs["victim"]["sid"] is None  # sids are not published
+        snap = daemon.request("snapshot")
+        assert all(r.get("sid") is None and r.get("summary", {}).get("sid") is None
+                   for r in snap["runs"])
+        # The finding: another peer with the run and sid closes every hole and ends the run.
+        evil = Dealer(daemon.ingest, b"gw-evil")
+        try:
+            evil.send("victim", p.sid, [now_sc(10**15, 1, {"x": 1.0}), wire.bye(10**15 + 1)],
+                      dropped=10**15)
+            evil.send("victim", p.sid, [wire.bye(22)])
+            assert evil.acks(0.5) == []  # refused: not even an ack
+        finally:
+            evil.close()
+        st = daemon.request("status")["status"]
+        assert st["rejected"].get("foreign_session") == 2
+        for step in range(20, 40):
+            p.log(step, train_loss=1.0 / (step + 1))
+        assert p.flush(5.0)
+        run = {r["run"]: r for r in daemon.request("runs")["runs"]}["victim"]
+        assert run["state"] == "live" and run["step"] == 39
+        assert run["counters"]["dropped"] == 0 and run["counters"]["gaps"] == 0
+    finally:
+        p.close()
+    kinds = [k for _, _, k in stored(daemon.db, "victim")]
+    assert kinds.count("scalars") == 40 and kinds[-1] == "bye"
+    assert {r["run"]: r for r in daemon.request("runs")["runs"]}["victim"]["state"] == "finished"
+
+
+def test_a_bye_from_another_session_does_not_finish_the_run(daemon):
+    a = Dealer(daemon.ingest, b"gw-owner")
+    b = Dealer(daemon.ingest, b"gw-other")
+    try:
+        a.send("own", 1, [wire.hello(1, host="h", pid=1), now_sc(2, 1, {"a": 1.0})])
+        a.acks()
+        b.send("own", 2, [wire.bye(1)])  # a session of its own on the run, only a bye
+        b.acks()
+        run = {r["run"]: r for r in daemon.request("runs")["runs"]}["own"]
+        assert run["state"] == "live"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_session_owner_survives_a_restart(daemon):
+    a = Dealer(daemon.ingest, b"gw-owner-2")
+    try:
+        a.send("kept", 1, [wire.hello(1, host="h", pid=1), now_sc(2, 1, {"a": 1.0})])
+        assert a.acks()[-1][2] == 2
+    finally:
+        a.close()
+    daemon.restart()
+    evil = Dealer(daemon.ingest, b"gw-evil-2")
+    a = Dealer(daemon.ingest, b"gw-owner-2")
+    try:
+        evil.send("kept", 1, [now_sc(3, 2, {"a": 1.0})])
+        assert evil.acks(0.5) == []
+        a.send("kept", 1, [now_sc(3, 2, {"a": 2.0})])
+        assert a.acks()[-1][2] == 3
+    finally:
+        evil.close()
+        a.close()
+    assert daemon.request("status")["status"]["rejected"] == {"foreign_session": 1}
