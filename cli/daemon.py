@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
 def cmd_daemon(args: argparse.Namespace) -> int:
     """Run the daemon in the foreground until SIGINT/SIGTERM."""
     from grokwatch.daemon import paths
-    from grokwatch.daemon.hooks import default_hooks_path
+    from grokwatch.daemon.hookrules import default_hooks_path
     from grokwatch.daemon.server import Config, serve
 
     hooks = args.hooks if args.hooks is not None else default_hooks_path()

@@ -34,28 +34,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grokwatch.daemon.alert import fingerprint as alert_fingerprint
-from grokwatch.daemon.hookrules import (
-    HookConfigError,
-    Rule,
-    default_hooks_path,
-    hook_env,
-    hook_payload,
-    load_rules,
-    parse_rules,
-    render_argv,
-)
+from grokwatch.daemon.hookrules import Rule, hook_env, hook_payload, render_argv
 from grokwatch.wire import messages
 
-__all__ = ["HookConfigError", "HookRunner", "Rule", "default_hooks_path", "load_rules",
-           "parse_rules"]
+__all__ = ["HookRunner"]
 
 log = logging.getLogger("grokwatch.hooks")
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL of a timed-out hook's group
 OUTPUT_TAIL = 512  # bytes of a hook's combined stdout/stderr kept in the event's detail
 EVENTS_MAX = 10_000  # undrained events kept (a daemon drains every ~100 ms)
-COOLDOWN_MAX = 100_000
-POLL_MAX_MS = 3_600_000  # poll() takes a C int of milliseconds: wait in hour-long slices  # (rule, fingerprint, status) entries remembered
+COOLDOWN_MAX = 100_000  # (rule, fingerprint, status) entries remembered
+POLL_MAX_MS = 3_600_000  # poll() takes a C int of milliseconds: wait in hour-long slices
 
 
 @dataclass

@@ -39,8 +39,8 @@ VIEWS = ("runs", "detail", "compare", "alerts")
 # 1/BUSY_FACTOR of its time on data (apply + repaint), within these bounds.
 # The cost is smoothed (EMA) so one slow frame does not stall the next ones.
 MIN_INTERVAL, MAX_INTERVAL, BUSY_FACTOR, COST_EMA = 0.05, 0.3, 8.0, 0.2
-WIDE = 140
-PREVIEW_MIN_HEIGHT = 20  # rows from which the narrow runs view shows the cursor run  # columns from which the runs view shows the detail beside the table
+WIDE = 140  # columns from which the runs view shows the detail beside the table
+PREVIEW_MIN_HEIGHT = 20  # rows from which the narrow runs view shows the cursor run
 NARROW = 100  # below this the detail stacks its panels
 
 

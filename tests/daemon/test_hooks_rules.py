@@ -11,8 +11,15 @@ from pathlib import Path
 import pytest
 
 from grokwatch.daemon.alert import Alert
-from grokwatch.daemon.hookrules import hook_env, hook_payload, parse_rules, render_argv
-from grokwatch.daemon.hooks import HookConfigError, default_hooks_path, load_rules
+from grokwatch.daemon.hookrules import (
+    HookConfigError,
+    default_hooks_path,
+    hook_env,
+    hook_payload,
+    load_rules,
+    parse_rules,
+    render_argv,
+)
 
 
 def write(tmp_path: Path, text: str, name: str = "hooks.toml") -> Path:
