@@ -37,6 +37,16 @@ def register(sub: Any) -> None:
                    help="seconds of silence before a live run is lost (default %(default)s)")
     p.add_argument("--allow-remote", action="store_true",
                    help="allow binding non-loopback addresses (traffic is unencrypted)")
+    m = p.add_argument_group("Prometheus endpoint (needs grokwatch[prometheus])")
+    m.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                   help="serve Prometheus/OpenMetrics on http://ADDR:PORT/metrics (off by default)")
+    m.add_argument("--metrics-addr", default="127.0.0.1", metavar="ADDR",
+                   help="address for --metrics-port (default %(default)s; others need "
+                        "--allow-remote)")
+    m.add_argument("--metrics-scalars", default=None, metavar="A,B,...",
+                   help="scalars exported per run (default train_loss,val_loss,train_acc,val_acc)")
+    m.add_argument("--metrics-max-runs", type=int, default=100, metavar="N",
+                   help="at most N runs exported, live first (default %(default)s)")
     p.set_defaults(func=cmd_daemon)
 
 
@@ -53,4 +63,18 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     cfg = Config(ingest=args.ingest, pub=args.pub, api=args.api,
                  db=args.db if args.db is not None else paths.default_db_path(),
                  hooks=hooks, lost_after=args.lost_after, allow_remote=args.allow_remote)
+    if args.metrics_port is not None:
+        from grokwatch.daemon.prometheus import MAX_SCALARS, MetricsConfig
+        if not 0 <= args.metrics_port <= 65535 or args.metrics_max_runs < 1:
+            print("grokwatch: --metrics-port must be 0..65535 and --metrics-max-runs >= 1",
+                  file=sys.stderr)
+            return 1
+        mc = MetricsConfig(args.metrics_port, args.metrics_addr, max_runs=args.metrics_max_runs)
+        if args.metrics_scalars is not None:
+            mc.scalars = tuple(x.strip() for x in args.metrics_scalars.split(",") if x.strip())
+            if len(mc.scalars) > MAX_SCALARS:
+                print(f"grokwatch: --metrics-scalars takes at most {MAX_SCALARS} names",
+                      file=sys.stderr)
+                return 1
+        cfg.metrics = mc
     return serve(cfg)

@@ -64,6 +64,7 @@ class Config:
     max_frame: int = wire.DEFAULT_MAX_FRAME
     durability: str = "normal"  # "full": synchronous=FULL, an ack survives power loss
     limits: Limits = field(default_factory=Limits)
+    metrics: Any = None  # a prometheus.MetricsConfig: serve /metrics (--metrics-port)
 
 
 def raise_nofile() -> int:
@@ -142,6 +143,7 @@ class Daemon:
         self.pid = os.getpid()
         self.started = time.time()
         self._stopping = False
+        self.exporter: Any = None  # the /metrics endpoint (daemon/prometheus.py), if asked
         self._locks: list[_Lock] = []
         self.recent_alerts: collections.deque[dict] = collections.deque(maxlen=RECENT_ALERTS)
         self.recent_hooks: collections.deque[dict] = collections.deque(maxlen=RECENT_ALERTS)
@@ -431,6 +433,8 @@ class Daemon:
             rs.refresh_rate(now)  # a quiet run's rate decays: publish it
         if ing.alerts:
             self._emit_alerts()
+        if self.exporter is not None:
+            self.exporter.update(self)  # the /metrics snapshot, once a tick
 
     def _guard(self, what: str, fn: Any, *args: Any, **kw: Any) -> Any:
         try:
@@ -447,6 +451,8 @@ class Daemon:
 
     def shutdown(self) -> int:
         """Stop intake, drain what already arrived, commit, ack, close. Returns 0."""
+        if self.exporter is not None:
+            self.exporter.close()
         log.info("stopping: draining and committing")
         deadline = time.monotonic() + SHUTDOWN_DRAIN_S
         while time.monotonic() < deadline and self._drain_ingest(10_000):
@@ -518,14 +524,26 @@ def serve(cfg: Config) -> int:
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="grokwatch daemon: %(message)s")
+    exporter = None
     try:
+        if cfg.metrics is not None:  # first: a missing dependency or busy port fails fast
+            from grokwatch.daemon import prometheus
+            try:
+                exporter = prometheus.start(cfg.metrics, allow_remote=cfg.allow_remote)
+            except prometheus.MetricsError as e:
+                raise DaemonError(str(e)) from None
         d = Daemon(cfg)
     except HookConfigError as e:
         print(f"grokwatch daemon: {e}", file=sys.stderr)
         return 2
     except (DaemonError, StoreError) as e:
+        if exporter is not None:
+            exporter.close()
         print(f"grokwatch daemon: {e}", file=sys.stderr)
         return 1
+    d.exporter = exporter
+    if exporter is not None:
+        exporter.update(d)
     signal.signal(signal.SIGTERM, d.stop)
     signal.signal(signal.SIGINT, d.stop)
     return d.run()
