@@ -32,12 +32,15 @@ class OneHotMLP(nn.Module):
         self.out = nn.Linear(width, p)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(a, b))
+
+    def features(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer (what the readout sees)."""
         # Column gathers equal the matmul with the one-hot input (same values, same
         # gradients) without building a (n, 2p) matrix every step.
         w = self.fc1.weight
         h = w[:, a].T + w[:, self.p + b].T + self.fc1.bias
-        h = torch.relu(self.fc2(torch.relu(h)))
-        return self.out(h)
+        return torch.relu(self.fc2(torch.relu(h)))
 
     def embed_matrix(self) -> torch.Tensor:
         return self.fc1.weight[:, : self.p].T
@@ -63,9 +66,13 @@ class QuadraticMLP(nn.Module):
         nn.init.normal_(self.out.weight, std=std)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(a, b))
+
+    def features(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """The squared hidden layer (what the readout sees)."""
         w = self.fc1.weight
         h = w[:, a].T + w[:, self.p + b].T
-        return self.out(h * h)
+        return h * h
 
     def embed_matrix(self) -> torch.Tensor:
         return self.fc1.weight[:, : self.p].T
@@ -98,6 +105,10 @@ class OneLayerTransformer(nn.Module):
         self.unembed = nn.Linear(width, p, bias=False)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.unembed(self.features(a, b))
+
+    def features(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """The residual stream at ``=`` after the block (what the unembedding reads)."""
         eq = torch.full_like(a, self.p)
         x = self.tok(torch.stack([a, b, eq], dim=1)) + self.pos  # (n, 3, d)
         n, t, d = x.shape
@@ -112,8 +123,7 @@ class OneLayerTransformer(nn.Module):
         v = (x @ wv.T).view(n, t, h, dh).transpose(1, 2)
         att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(dh), dim=-1) @ v  # (n, h, 1, dh)
         last = last + self.proj(att.reshape(n, d))
-        last = last + self.mlp_out(torch.relu(self.mlp_in(last)))
-        return self.unembed(last)
+        return last + self.mlp_out(torch.relu(self.mlp_in(last)))
 
     def embed_matrix(self) -> torch.Tensor:
         return self.tok.weight[: self.p]
@@ -122,6 +132,36 @@ class OneLayerTransformer(nn.Module):
         # Token -> MLP input directly (the residual path, ignoring attention mixing),
         # the W_E @ W_in map Nanda et al. read neuron frequencies from.
         return self.tok.weight[: self.p] @ self.mlp_in.weight.T
+
+
+class DigitsMLP(nn.Module):
+    """Omnigrok's real-data grokking model: a ReLU MLP on pixels with a large initialization.
+
+    ``inputs -> width -> ReLU -> width -> ReLU -> classes``, every weight multiplied by
+    ``init_scale`` after torch's default init (Omnigrok uses 8 on MNIST) and trained with
+    MSE on one-hot targets: the network memorizes with large weights, and weight decay
+    slowly brings the norm down to where it generalizes (Liu, Michaud, Tegmark 2023).
+    """
+
+    loss = "mse"
+
+    def __init__(self, inputs: int = 64, classes: int = 10, width: int = 200,
+                 init_scale: float = 8.0) -> None:
+        super().__init__()
+        self.p = classes
+        self.fc1 = nn.Linear(inputs, width)
+        self.fc2 = nn.Linear(width, width)
+        self.out = nn.Linear(width, classes)
+        with torch.no_grad():
+            for m in (self.fc1, self.fc2, self.out):
+                m.weight.mul_(init_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer (what the readout sees)."""
+        return torch.relu(self.fc2(torch.relu(self.fc1(x))))
 
 
 def build_model(name: str, p: int, width: int | None = None) -> nn.Module:

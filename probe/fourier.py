@@ -4,9 +4,11 @@ The DFT runs along the token axis. Power at frequency ``k`` and ``p-k`` is the
 same for real data, so the two are merged: power per ``k = 1..p//2``. The
 DC component (k = 0) is ignored everywhere (the matrix is centred too).
 Per-column ("neuron") statistics follow Doshi/Gromov and Nanda et al.; each
-has a *null*: the same statistic on a row-permuted copy (one fixed
-permutation per probe), so a score says how far structure is above chance
-for this p and width.
+has a *null*: the same statistic on row-permuted copies, averaged over
+:data:`NULL_DRAWS` fixed permutations drawn from a generator seeded by ``p``
+alone (:func:`null_permutations`), so a score says how far structure is above
+chance for this p and width, and the same training gives the same scores and
+onset step whatever the run is called.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from .backend import NumpyOps, TorchOps, backend_for
 # modular-arithmetic networks use a handful of key frequencies (about 3 to 7,
 # Nanda et al. 2023) whatever p is, so a fixed k, not a fraction of p.
 TOPK = 5
-DFT_MAX_P = 512  # up to here a cached (4K x p) DFT matrix (4 MiB at float64); FFTs above
+DFT_MAX_P = 512  # up to here a cached DFT matrix ((2 + 2 draws) K x p); FFTs above
+NULL_DRAWS = 4  # row permutations averaged in the null (one draw is a noisy reference)
+NULL_SEED = 0x6772_6F6B  # the null depends on p only, never on the run's name
 
 
 @dataclass
@@ -40,6 +44,12 @@ def null_permutation(p: int, rng: np.random.Generator | None = None) -> np.ndarr
     return (rng or np.random.default_rng()).permutation(p)
 
 
+def null_permutations(p: int, draws: int = NULL_DRAWS) -> np.ndarray:
+    """The ``draws x p`` fixed null permutations for modulus ``p`` (seeded by ``p`` only)."""
+    rng = np.random.default_rng([NULL_SEED, p])
+    return np.stack([rng.permutation(p) for _ in range(draws)])
+
+
 def _merge_weights(p: int) -> np.ndarray:
     # k and p-k merge into 2x the power of k, except the Nyquist frequency of an
     # even p, which is its own mirror.
@@ -49,36 +59,50 @@ def _merge_weights(p: int) -> np.ndarray:
     return w
 
 
-def dft_rows(p: int, perm: np.ndarray) -> np.ndarray:
-    """The (4K x p) real DFT rows for k = 1..K (K = p//2), merge weights folded in.
+def _as_perms(perm: np.ndarray) -> np.ndarray:
+    perm = np.asarray(perm)
+    return perm[None, :] if perm.ndim == 1 else perm
 
-    Stacked: cos and -sin rows for the matrix itself, then the same with columns
-    re-ordered so that ``rows @ m`` equals the DFT of the row-permuted ``m[perm]``
-    (the null). One matmul then gives every coefficient: for small p that is far
-    cheaper than an FFT per matrix plus a gather, and p is often prime (97, 113).
+
+def dft_rows(p: int, perm: np.ndarray) -> np.ndarray:
+    """The ((2 + 2 draws) K x p) real DFT rows for k = 1..K (K = p//2), merge weights in.
+
+    Stacked: cos and -sin rows for the matrix itself, then for each null
+    permutation the same with columns re-ordered so that ``rows @ m`` equals the
+    DFT of the row-permuted ``m[perm]``. One matmul then gives every coefficient:
+    for small p that is far cheaper than an FFT per matrix plus a gather, and p is
+    often prime (97, 113). ``perm`` is one permutation or a stack of them.
     """
     K = p // 2
     ang = 2 * np.pi * np.arange(1, K + 1)[:, None] * np.arange(p)[None, :] / p
     sw = np.sqrt(_merge_weights(p))[:, None]
     c, s = sw * np.cos(ang), -sw * np.sin(ang)
-    inv = np.argsort(perm)
-    return np.vstack([c, s, c[:, inv], s[:, inv]])
+    out = [c, s]
+    for q in _as_perms(perm):
+        inv = np.argsort(q)
+        out += [c[:, inv], s[:, inv]]
+    return np.vstack(out)
 
 
 def coefficients(m: Any, p: int, perm: np.ndarray, ops: NumpyOps | TorchOps) -> Any:
-    """(4K x d) on device: cos, -sin coefficients of ``m`` then of ``m[perm]``, weighted.
+    """((2 + 2 draws) K x d) on device: cos, -sin coefficients of ``m`` then of each
+    ``m[perm]``, weighted.
 
     A cached DFT matmul for p up to :data:`DFT_MAX_P`, FFTs beyond (where the
     DFT rows would take too much memory).
     """
+    perms = _as_perms(perm)
     if p <= DFT_MAX_P:
-        rows = ops.const(("dft", p, perm.tobytes()), lambda: dft_rows(p, perm), like=m)
+        rows = ops.const(("dft", p, perms.tobytes()), lambda: dft_rows(p, perms), like=m)
         return rows @ m
     K = p // 2
     sw = ops.const(("sw", p), lambda: np.sqrt(_merge_weights(p))[:, None], like=m)
     f = ops.rfft(m)[1:K + 1]
-    f0 = ops.rfft(ops.take_rows(m, perm))[1:K + 1]
-    return ops.cat([f.real * sw, f.imag * sw, f0.real * sw, f0.imag * sw])
+    parts = [f.real * sw, f.imag * sw]
+    for q in perms:
+        f0 = ops.rfft(ops.take_rows(m, q))[1:K + 1]
+        parts += [f0.real * sw, f0.imag * sw]
+    return ops.cat(parts)
 
 
 def column_stats(pw: Any, ops: NumpyOps | TorchOps) -> tuple[Any, Any]:
@@ -125,7 +149,11 @@ def constellation(m: Any, re: Any, im: Any, ops: NumpyOps | TorchOps) -> np.ndar
 
 def fourier_metrics(x: Any, p: int, perm: np.ndarray,
                     ops: NumpyOps | TorchOps | None = None) -> FourierResult:
-    """All Z_p metrics of ``x`` (rows beyond ``p`` ignored). Raises ValueError if rows < p."""
+    """All Z_p metrics of ``x`` (rows beyond ``p`` ignored). Raises ValueError if rows < p.
+
+    ``perm``: one null permutation or a stack of them (the null statistics are the
+    mean over the stack).
+    """
     ops = ops or backend_for(x)
     if p < 2:
         raise ValueError("modulus must be >= 2")
@@ -134,11 +162,15 @@ def fourier_metrics(x: Any, p: int, perm: np.ndarray,
     m = ops.asfloat(x)[:p]
     m = m - m.mean(0)
     K = p // 2
-    z = coefficients(m, p, perm, ops)
+    perms = _as_perms(perm)
+    z = coefficients(m, p, perms, ops)
     sq = z * z
-    pw, pw0 = sq[:K] + sq[K:2 * K], sq[2 * K:3 * K] + sq[3 * K:]
+    pw = sq[:K] + sq[K:2 * K]
     conc, ipr = column_stats(pw, ops)
-    conc0, ipr0 = column_stats(pw0, ops)
+    nulls = [column_stats(sq[(2 + 2 * j) * K:(3 + 2 * j) * K] + sq[(3 + 2 * j) * K:(4 + 2 * j) * K],
+                          ops) for j in range(len(perms))]
+    conc0 = sum(c for c, _ in nulls) / len(nulls)
+    ipr0 = sum(i for _, i in nulls) / len(nulls)
     small = ops.host(ops.cat([pw.sum(1), ops.stack([conc, ipr, conc0, ipr0])]))  # one copy
     spec = small[:K]
     out = spectrum_scalars(spec)

@@ -3,6 +3,15 @@
 Names follow the wire convention ``<matrix>.<metric>``. A matrix that cannot
 be measured (not 2-D, fewer rows than the modulus, a failing SVD) costs its
 metrics and one counted error, never an exception.
+
+Two names are reserved: ``features`` (an ``N x d`` batch of representations)
+with ``labels`` (its ``N`` integer labels) are measured by class geometry
+(:mod:`.geometry`): ``features.class_sep`` on the features as given and, when
+``model`` has a final ``Linear`` that reads them (``in_features == d``),
+``features.readout_sep`` on what that readout computes from them (the batch's
+logits). Any argument may be a callable, called only here, when an observation
+is due. Without ``embed`` the token embedding is found in ``model`` (see
+:func:`discover`).
 """
 
 from __future__ import annotations
@@ -14,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from .backend import backend_for, is_tensor
-from .fourier import fourier_metrics, null_permutation
+from .fourier import fourier_metrics, null_permutations
+from .geometry import class_geometry
 from .norms import model_norms
 from .spectral import svd_metrics
 
@@ -49,7 +59,7 @@ def matrix_metrics(name: str, x: Any, *, modulus: int | None = None,
             err(f"{name}: {x.shape[0]} rows < modulus {modulus}, Fourier metrics skipped")
             return obs
         if perm is None:
-            perm = null_permutation(modulus)
+            perm = null_permutations(modulus)
         fr = fourier_metrics(x, modulus, perm, ops)
         obs.scalars.update({f"{name}.{k}": v for k, v in fr.scalars.items()})
         obs.spectra[f"{name}.fourier"] = fr.spectrum.astype(np.float32)
@@ -67,8 +77,32 @@ def observe_all(model: Any, matrices: dict[str, Any], *, modulus: int | None = N
     if modulus is not None:
         perms = perms if perms is not None else {}
         if modulus not in perms:
-            perms[modulus] = null_permutation(modulus)
+            perms[modulus] = null_permutations(modulus)
         perm = perms[modulus]
+    matrices = dict(matrices)
+    for name, x in list(matrices.items()):
+        if callable(x) and not is_tensor(x) and not isinstance(x, np.ndarray):
+            try:
+                matrices[name] = x()  # an expensive argument, evaluated only when due
+            except Exception as e:
+                err(f"{name}: calling it raised {type(e).__name__}: {e}")
+                del matrices[name]
+    feats, labels = matrices.pop("features", None), matrices.pop("labels", None)
+    if model is not None and "embed" not in matrices:
+        try:
+            matrices.update(discover(model, modulus))
+        except Exception as e:
+            err(f"model discovery: {type(e).__name__}: {e}")
+    if feats is not None:
+        if labels is None:
+            err("features given without labels: class geometry skipped")
+        else:
+            try:
+                feature_metrics(feats, labels, model, obs)
+            except Exception as e:
+                err(f"features: {type(e).__name__}: {e}")
+    elif labels is not None:
+        err("labels given without features: class geometry skipped")
     measured: dict[tuple, str] = {}  # alias key -> the name its metrics were computed under
     for name, x in matrices.items():
         try:
@@ -110,3 +144,68 @@ def copy_metrics(obs: Observation, src: str, dst: str) -> None:
     for table in (obs.scalars, obs.spectra, obs.points):
         for k in [k for k in table if k.startswith(pre)]:
             table[dst + k[len(src):]] = table[k]
+
+
+def feature_metrics(h: Any, labels: Any, model: Any, obs: Observation) -> None:
+    """Class geometry of a batch's features, as given and through the model's readout."""
+    if not is_tensor(h):
+        h = np.asarray(h)
+    ops = backend_for(h)
+    g = class_geometry(h, labels, ops)
+    obs.scalars.update({f"features.{k}": v for k, v in g.items()})
+    ro = readout(model, int(h.shape[1])) if model is not None else None
+    if ro is not None:
+        w, b = ro
+        x = ops.asfloat(h)
+        z = x @ ops.asfloat(w.detach()).T
+        if b is not None:
+            z = z + ops.asfloat(b.detach())
+        r = class_geometry(z, labels, ops)
+        obs.scalars["features.readout_sep"] = r["class_sep"]
+        obs.scalars["features.readout_eta2"] = r["class_eta2"]
+
+
+def readout(model: Any, width: int) -> tuple[Any, Any] | None:
+    """(weight, bias) of the model's last ``Linear`` taking ``width`` inputs, else None.
+
+    That is the layer that reads the features: the unembedding of a transformer,
+    the output layer of an MLP. Modules are scanned in registration order.
+    """
+    found = None
+    for m in model.modules():
+        w = getattr(m, "weight", None)
+        if type(m).__name__ == "Linear" and w is not None and w.ndim == 2 \
+                and int(w.shape[1]) == width:
+            found = (w, getattr(m, "bias", None))
+    return found
+
+
+def discover(model: Any, modulus: int | None) -> dict[str, Any]:
+    """Token matrices of a model with an ``nn.Embedding``: ``embed`` and, when a transformer
+    block follows, ``neurons`` (the embedding as seen by the first MLP).
+
+    ``embed`` is the first ``Embedding``'s weight (its first ``modulus`` rows when a
+    modulus is set and the vocabulary has extra tokens such as ``=``). ``neurons`` is
+    ``embed @ W_in.T`` for the first ``Linear`` after it that widens the embedding
+    dimension (``in_features == d < out_features``: a transformer MLP's input; the
+    attention projections keep or triple the width and are skipped when they are
+    ``3d``-wide fused qkv maps). The residual path alone is read, ignoring attention
+    mixing, as Nanda et al. do. Returns ``{}`` when the model has no Embedding: the
+    user then names the tensors (``embed=``, ``neurons=``, ``layer1=``).
+    """
+    mods = list(model.modules())
+    emb_i = next((i for i, m in enumerate(mods) if type(m).__name__ == "Embedding"), None)
+    if emb_i is None:
+        return {}
+    e = mods[emb_i].weight.detach()
+    if modulus is not None and e.shape[0] > modulus:
+        e = e[:modulus]
+    out = {"embed": e}
+    d = int(e.shape[1])
+    for m in mods[emb_i + 1:]:
+        w = getattr(m, "weight", None)
+        if type(m).__name__ == "Linear" and w is not None and int(w.shape[1]) == d \
+                and d < int(w.shape[0]) != 3 * d:
+            out["neurons"] = e @ w.detach().T
+            break
+    return out

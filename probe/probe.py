@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
-import hashlib
 import logging
 import math
 import operator
@@ -76,7 +75,7 @@ class Probe:
         self._config = _clean_config(config or {}, self)
         self._names: set[str] = set()  # scalar names already checked
         self._last_observe: int | None = None
-        self._perms: dict[int, Any] = {}  # modulus -> the fixed null permutation
+        self._perms: dict[int, Any] = {}  # modulus -> the fixed null permutations
         self._closed = False
         self._fork_pending = False
         if rank_config and isinstance(self._config, dict):
@@ -202,32 +201,52 @@ class Probe:
         return False
 
     def null_permutation(self) -> Any:
-        """The row permutation of the Fourier null (a numpy array; ``None`` without modulus).
+        """The row permutations of the Fourier null (``draws x p``; ``None`` without modulus).
 
-        One fixed permutation per run, drawn from a generator seeded with a hash
-        of the run id and the modulus: the same run gives the same null, and so
-        the same scores and onset step, every time it is trained.
+        Drawn from a generator seeded by the modulus alone and averaged over
+        (:func:`grokwatch.probe.fourier.null_permutations`): the same training gives
+        the same scores, and so the same onset step, whatever the run is called.
         """
         p = self.modulus
         if p is None:
             return None
         perm = self._perms.get(p)
         if perm is None:
-            import numpy as np
-
-            from grokwatch.probe.fourier import null_permutation
-            digest = hashlib.blake2b(f"{self.run}\x00{p}".encode(), digest_size=16,
-                                     person=b"grokwatch-null").digest()
-            rng = np.random.default_rng(int.from_bytes(digest, "little"))
-            perm = self._perms[p] = null_permutation(p, rng)
+            from grokwatch.probe.fourier import null_permutations
+            perm = self._perms[p] = null_permutations(p)
         return perm
+
+    def due(self, step: int) -> bool:
+        """Whether :meth:`observe` at ``step`` would measure (cheap; never raises).
+
+        Lets a loop skip building expensive arguments between observations::
+
+            if probe.due(step):
+                probe.observe(step, model=model, features=model.features(x_probe), labels=y)
+
+        (Passing a callable, ``features=lambda: ...``, has the same effect.)
+        """
+        try:
+            s = _as_step(step)
+            if s is None or self._closed:
+                return False
+            last = self._last_observe
+            return last is None or not 0 <= s - last < self.every
+        except Exception:
+            return False
 
     def observe(self, step: int, model: Any = None, **matrices: Any) -> None:
         """Compute geometry metrics, at most once per ``every`` steps (the first call runs).
 
         ``matrices`` are named 2-D tensors or arrays (rows = tokens when
-        ``modulus`` is set); ``model`` (a ``torch.nn.Module``) adds
-        ``weight_norm`` and, when gradients exist, ``grad_norm``. Never raises.
+        ``modulus`` is set: ``embed=``, ``neurons=``; ``layer1=`` for a model without
+        tokens), or callables returning one, called only when an observation is due.
+        ``features=H, labels=y`` (a fixed batch's representations, ``N x d``, and
+        its integer labels; typically held-out inputs) add class geometry
+        (:mod:`grokwatch.probe.geometry`). ``model`` (a ``torch.nn.Module``) adds
+        ``weight_norm`` and ``grad_norm``, the readout view of ``features``, and,
+        when no ``embed`` is named, the token embedding it finds
+        (:func:`grokwatch.probe.metrics.discover`). Never raises.
         """
         try:
             step = _as_step(step)
@@ -242,8 +261,7 @@ class Probe:
             from grokwatch.probe.metrics import observe_all
 
             if self.modulus is not None:
-                self.null_permutation()  # seeded from the run id, before observe_all draws one
-            model = distributed.unwrap(model)  # DDP / DataParallel / torch.compile
+                self.null_permutation()
             obs = observe_all(model, matrices, modulus=self.modulus, perms=self._perms,
                               on_error=self._error)
             t = time.time()

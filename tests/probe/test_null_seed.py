@@ -1,10 +1,12 @@
-"""The Fourier null's row permutation: one per run, the same for the same run id and modulus."""
+"""The Fourier null: fixed permutations drawn from the modulus alone, averaged over draws."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from grokwatch.probe import Probe
+from grokwatch.probe.fourier import NULL_DRAWS, fourier_metrics, null_permutations
 from grokwatch.probe.metrics import observe_all
 
 
@@ -16,31 +18,41 @@ def perm_of(run: str, modulus: int, endpoint: str) -> np.ndarray:
         p.close(timeout=0)
 
 
-def test_same_run_id_gives_the_same_null_and_other_ids_or_moduli_differ(router):
+def test_the_null_depends_on_the_modulus_only_never_on_the_run_name(router):
     ep = router.endpoint
-    a, b = perm_of("grok-seed-1", 97, ep), perm_of("grok-seed-1", 97, ep)
-    assert np.array_equal(a, b)
-    assert sorted(a.tolist()) == list(range(97))
-    assert not np.array_equal(a, perm_of("grok-seed-2", 97, ep))
-    assert not np.array_equal(perm_of("grok-seed-1", 89, ep)[:10], a[:10])
+    a, b = perm_of("grok-seed-1", 97, ep), perm_of("another-name", 97, ep)
+    assert np.array_equal(a, b) and a.shape == (NULL_DRAWS, 97)
+    assert all(sorted(row.tolist()) == list(range(97)) for row in a)
+    assert len({row.tobytes() for row in a}) == NULL_DRAWS  # distinct draws
+    assert not np.array_equal(perm_of("grok-seed-1", 89, ep)[:, :10], a[:, :10])
     q = Probe("no-mod", endpoint=ep)
     assert q.null_permutation() is None
     q.close(timeout=0)
 
 
-def test_observe_uses_the_seeded_null_and_keeps_it(router):
+def test_same_training_same_scores_whatever_the_run_name(router):
     rng = np.random.default_rng(0)
     embed = rng.standard_normal((13, 16))
     scores = []
-    for _ in range(2):
-        p = Probe("same-run", endpoint=router.endpoint, modulus=13, every=1)
+    for name in ("run-a", "run-b"):
+        p = Probe(name, endpoint=router.endpoint, modulus=13, every=1)
         try:
             perm = p.null_permutation()
             p.observe(0, embed=embed)
-            p.observe(1, embed=embed)
-            assert p._perms[13] is perm  # one fixed permutation for the whole run
+            assert p._perms[13] is perm  # kept for the whole run
         finally:
             p.close(timeout=0)
         obs = observe_all(None, {"embed": embed}, modulus=13, perms={13: perm})
         scores.append({k: v for k, v in obs.scalars.items() if "null" in k})
     assert scores[0] and scores[0] == scores[1]
+
+
+def test_the_null_is_the_mean_over_the_draws():
+    rng = np.random.default_rng(1)
+    m = rng.standard_normal((31, 8))
+    perms = null_permutations(31)
+    both = fourier_metrics(m, 31, perms).scalars
+    each = [fourier_metrics(m, 31, q).scalars for q in perms]
+    for k in ("fourier_ipr_null", "fourier_conc_null"):
+        assert both[k] == pytest.approx(np.mean([e[k] for e in each]), rel=1e-12)
+    assert both["fourier_ipr"] == each[0]["fourier_ipr"]
