@@ -18,9 +18,9 @@ from typing import Any
 from grokwatch import wire
 from grokwatch.daemon.alert import Alert
 from grokwatch.daemon.detectors import RunDetector
-from grokwatch.daemon.fastwire import FastDecoder
 from grokwatch.daemon.runstate import RunState, Session
-from grokwatch.daemon.store import KIND_CODES, Store
+from grokwatch.daemon.store import Store
+from grokwatch.wire.frames import BYE, HELLO, KIND_CODES, POINTS, SCALARS, SPECTRUM
 
 log = logging.getLogger("grokwatch.daemon")
 
@@ -69,7 +69,7 @@ class Ingest:
         self.lost_after = lost_after
         self.hole_timeout = hole_timeout
         self.max_frame = max_frame
-        self.decoder = FastDecoder(max_frame)
+        self.max_frame = max_frame
         self.runs: dict[str, RunState] = {}
         self.rejects: Counter[str] = Counter()
         self.frames = 0
@@ -101,35 +101,13 @@ class Ingest:
         infos = self.store.load_runs()
         sessions = self.store.load_sessions()
         now = time.time()
-        for name, info in infos.items():
-            rs = RunState(name, info["id"])
-            for k in rs.info:
-                if k in info:
-                    rs.info[k] = info[k]
-            rs.counters.update({k: v for k, v in (info.get("counters") or {}).items()
-                                if k in rs.counters})
-            rs.last = dict(info.get("last") or {})
-            if rs.info["state"] == "lost":
-                rs.info["state"] = "live"  # the silence clock restarts with the daemon
-            self.runs[name] = rs
-            self._rid_run[rs.run_id] = rs
-            rs.detector = self._detector(rs)
-            for _sid, _seq, kind, step, t, data in self.store.iter_records(name):
-                if kind == "scalars":
-                    self._add_names(name, data)
-                    rs.add_scalars(step, data)
-                    self._det(rs, "on_scalars", step, t, data)
-                elif kind == "hello":
-                    rs.detector = self._detector(rs, data)  # a new session starts afresh
-                elif kind in ("spectrum", "points"):
-                    rs.set_array(kind, data["name"], step, data["arr"])
-                    self._add_array(name, f"{kind}:{data['name']}", len(data["arr"]["b"]))
-                elif kind == "bye":
-                    self._det(rs, "on_bye", step or rs.info["step"], t)
-            rs.phase = rs.detector.phase
-            rs.onset_step = rs.detector.onset_step
-            rs.take_update()  # nothing restored is "new"
-            rs.last_heard = now
+        by_id = {info["id"]: name for name, info in infos.items()}
+        for rid, recs in self.store.iter_all_records():  # one scan of the store
+            name = by_id.get(rid)
+            if name is not None:
+                self._restore_run(name, infos.pop(name), {rid: recs}, now)
+        for name, info in infos.items():  # runs with no records yet
+            self._restore_run(name, info, {}, now)
         for (rid, sid), s in sessions.items():  # one dict look-up per session: linear
             rs = self._rid_run.get(rid)
             if rs is not None:
@@ -137,6 +115,41 @@ class Ingest:
                                            hole_t=[now] * len(s["holes"]), gaps=s["gaps"],
                                            dropped=s["dropped"], errors=s["errors"], acked=0)
                 self._owners[(rid, sid)] = s.get("owner")
+
+    def _restore_run(self, name: str, info: dict, records: dict, now: float) -> None:
+        rs = RunState(name, info["id"])
+        for k in rs.info:
+            if k in info:
+                rs.info[k] = info[k]
+        rs.counters.update({k: v for k, v in (info.get("counters") or {}).items()
+                            if k in rs.counters})
+        rs.last = dict(info.get("last") or {})
+        if rs.info["state"] == "lost":
+            rs.info["state"] = "live"  # the silence clock restarts with the daemon
+        self.runs[name] = rs
+        self._rid_run[rs.run_id] = rs
+        recs = records.get(rs.run_id, ())
+        if not recs or recs[0][2] != HELLO:  # a hello makes its own detector
+            rs.detector = self._detector(rs)
+        for _sid, _seq, kind, step, t, data in recs:
+            if kind == SCALARS:
+                self._add_names(name, data)
+                rs.add_scalars(step, data)
+                self._det(rs, "on_scalars", step, t, data)
+            elif kind == HELLO:
+                rs.detector = self._detector(rs, data)  # a new session starts afresh
+            elif kind in (SPECTRUM, POINTS):
+                rs.set_array(kind, data["name"], step, data["arr"])
+                self._add_array(name, f"{kind}:{data['name']}", len(data["arr"]["b"]))
+            elif kind == BYE:
+                self._det(rs, "on_bye", step or rs.info["step"], t)
+        rs.phase = rs.detector.phase
+        rs.onset_step = rs.detector.onset_step
+        rs.fold()  # nothing restored is "new" (take_update's effect, without building one)
+        rs.pend_series = {}
+        rs.pend_arrays = set()
+        rs.dirty = False
+        rs.last_heard = now
 
     def _add_names(self, run: str, vals: dict) -> None:
         names = self._names.get(run)
@@ -184,7 +197,7 @@ class Ingest:
         now = time.time() if now is None else now
         self.bytes += len(data)
         try:
-            frame = self.decoder.decode_frame(data)
+            frame = wire.decode_frame(data, max_size=self.max_frame)
         except wire.WireError as e:
             self.reject(e.reason, e.detail, peer)
             return
@@ -231,7 +244,7 @@ class Ingest:
                 bad[rec.seq] = ("time", f"t={rec.t!r} outside [0, now + {MAX_FUTURE_S:g} s]")
             elif rec.step is not None and rec.step > MAX_STEP:
                 bad[rec.seq] = ("step", f"step {rec.step} > {MAX_STEP}")
-            elif rec.kind == "hello" and not 0.0 <= rec.hello["start"] <= t_max:
+            elif rec.kind == HELLO and not 0.0 <= rec.hello["start"] <= t_max:
                 bad[rec.seq] = ("time", "hello start outside [0, now + 1 day]")
         return bad
 
@@ -292,11 +305,11 @@ class Ingest:
         arrays = self._arrays.get(frame.run) or {}
         arr_new: dict[str, int] = {}
         for rec in frame.recs:
-            if rec.kind == "scalars":
+            if rec.kind == SCALARS:
                 if names is None or not names.issuperset(rec.vals):
                     new_names.update(k for k in rec.vals if names is None or k not in names)
-            elif rec.arr is not None:
-                arr_new[f"{rec.kind}:{rec.name}"] = rec.arr.nbytes
+            elif rec.packed is not None:
+                arr_new[f"{rec.kind}:{rec.name}"] = rec.nbytes
         if new_names:
             held = len(names) if names is not None else 0
             if held + len(new_names) > lim.metrics_per_run:
@@ -391,10 +404,10 @@ class Ingest:
                 continue
             new += 1
             kind = rec.kind
-            if kind == "scalars":
+            if kind == SCALARS:
                 vals = rec.vals
                 self._add_names(frame.run, vals)
-                rows.append((rec.seq, 1, rec.step, rec.t, vals))
+                rows.append((rec.seq, KIND_CODES[SCALARS], rec.step, rec.t, vals))
                 rs.add_scalars(rec.step, vals)
                 try:
                     out = det.on_scalars(rec.step, rec.t, vals)
@@ -402,21 +415,21 @@ class Ingest:
                     out = self._detector_failed(rs, "on_scalars", e)
                 if out:
                     alerts += self._label(rs, out)
-            elif kind == "hello":
+            elif kind == HELLO:
                 h = rec.hello
-                rows.append((rec.seq, 0, None, rec.t, h))
+                rows.append((rec.seq, KIND_CODES[HELLO], None, rec.t, h))
                 rs.info.update(host=h["host"], pid=h["pid"], config=h["config"],
                                modulus=h["modulus"], start=h["start"], sid=sid, step=0)
                 rs.info["state"] = "live"
                 det = rs.detector = self._detector(rs, h)
-            elif kind in ("spectrum", "points"):
-                packed = wire.pack_array(rec.arr)
-                self._add_array(frame.run, f"{kind}:{rec.name}", rec.arr.nbytes)
+            elif kind in (SPECTRUM, POINTS):
+                packed = rec.packed  # stored and published as it came: never unpacked
+                self._add_array(frame.run, f"{kind}:{rec.name}", rec.nbytes)
                 rows.append((rec.seq, KIND_CODES[kind], rec.step, rec.t,
                              {"name": rec.name, "arr": packed}))
                 rs.set_array(kind, rec.name, rec.step, packed)
             else:  # bye
-                rows.append((rec.seq, 4, None, rec.t, None))
+                rows.append((rec.seq, KIND_CODES[BYE], None, rec.t, None))
                 if rs.info["sid"] in (None, sid):  # only the run's current session ends it
                     rs.info["state"] = "finished"
                     alerts += self._det(rs, "on_bye", rs.info["step"], rec.t)

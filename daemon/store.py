@@ -37,10 +37,10 @@ from typing import Any
 
 import msgpack
 
+from grokwatch.wire.frames import BYE, CODE_KINDS, HELLO, KIND_CODES, SCALARS, decode_frame
+
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x67726B77  # 'grkw'
-KIND_CODES = {"hello": 0, "scalars": 1, "spectrum": 2, "points": 3, "bye": 4}
-CODE_KINDS = {v: k for k, v in KIND_CODES.items()}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -287,25 +287,46 @@ class Store:
         sids = [r[0] for r in self.db.execute(
             "SELECT sid, MIN(t0) FROM chunks WHERE run_id=? GROUP BY sid ORDER BY 2, 1", (rid,))]
         for sid in sids:
-            # Chunks come by seq_lo, and every later chunk starts above that: whatever in
-            # the heap is below the next chunk's seq_lo can go out in order now.
-            heap: list = []
-            n = 0
-            for lo, fmt, data in self.db.execute(
-                    "SELECT seq_lo, fmt, data FROM chunks WHERE run_id=? AND sid=? "
-                    "ORDER BY seq_lo", (rid, sid)):
-                while heap and heap[0][0] < lo:
-                    yield _out(sid, heapq.heappop(heap)[2])
-                for rec in (_frame_records(data) if fmt == 1 else unpack(data)):
-                    if codes is None or rec[1] in codes:
-                        n += 1
-                        heapq.heappush(heap, (rec[0], n, rec))  # n: never compare payloads
-            while heap:
-                yield _out(sid, heapq.heappop(heap)[2])
+            yield from _session_records(sid, self.db.execute(
+                "SELECT seq_lo, fmt, data FROM chunks WHERE run_id=? AND sid=? "
+                "ORDER BY seq_lo", (rid, sid)), codes)
+
+    def iter_all_records(self) -> Iterator[tuple[int, list[tuple]]]:
+        """Every run's records in one scan: ``(run_id, [(sid, seq, kind, step, t, data)])``.
+
+        Runs by id; within a run, as :meth:`iter_records` (sessions by start, each in seq
+        order). One query for the whole store, so a restart is linear in its size.
+        """
+        cur = self.db.execute("SELECT run_id, sid, seq_lo, t0, fmt, data FROM chunks "
+                              "ORDER BY run_id, sid, seq_lo")
+        run: int | None = None
+        sessions: dict[int, list] = {}
+        starts: dict[int, float] = {}
+
+        def flush() -> tuple[int, list[tuple]]:
+            out: list[tuple] = []
+            for sid in sorted(sessions, key=lambda k: (starts[k], k)):
+                out.extend(_session_records(sid, sessions[sid], None))
+            return run, out  # type: ignore[return-value]
+
+        for rid, sid, lo, t0, fmt, data in cur:
+            if rid != run:
+                if run is not None:
+                    yield flush()
+                run, sessions, starts = rid, {}, {}
+            rows = sessions.get(sid)
+            if rows is None:
+                rows = sessions[sid] = []
+                starts[sid] = t0
+            elif t0 < starts[sid]:
+                starts[sid] = t0
+            rows.append((lo, fmt, data))
+        if run is not None:
+            yield flush()
 
     def iter_scalars(self, run: str) -> Iterator[tuple[int, float, dict[str, float]]]:
         """Yield ``(step, t, vals)`` for each stored scalars record of one run."""
-        for _sid, _seq, _k, step, t, vals in self.iter_records(run, ("scalars",)):
+        for _sid, _seq, _k, step, t, vals in self.iter_records(run, (SCALARS,)):
             yield step, t, vals
 
     def export_rows(self, run: str, metric: str | None = None) -> Iterator[dict]:
@@ -345,24 +366,41 @@ class Store:
         return out
 
 
+def _session_records(sid: int, chunks: Iterable[tuple[int, int, bytes]],
+                     codes: set[int] | None) -> Iterator[tuple]:
+    """One session's records in seq order from its chunks ``(seq_lo, fmt, data)`` by seq_lo."""
+    # Chunks come by seq_lo, and every later chunk starts above that: whatever in
+    # the heap is below the next chunk's seq_lo can go out in order now.
+    heap: list = []
+    n = 0
+    for lo, fmt, data in chunks:
+        while heap and heap[0][0] < lo:
+            yield _out(sid, heapq.heappop(heap)[2])
+        for rec in (_frame_records(data) if fmt == 1 else unpack(data)):
+            if codes is None or rec[1] in codes:
+                n += 1
+                heapq.heappush(heap, (rec[0], n, rec))  # n: never compare payloads
+    while heap:
+        yield _out(sid, heapq.heappop(heap)[2])
+
+
 def _seq_of(rec: list) -> int:
     return rec[0]
 
 
 def _frame_records(data: bytes) -> list[tuple]:
     """A stored raw frame as ``(seq, kind_code, step, t, payload)`` tuples."""
-    from grokwatch import wire
     out: list[tuple] = []
-    for r in wire.decode_frame(data, max_size=len(data)).recs:
-        if r.kind == "scalars":
-            out.append((r.seq, 1, r.step, r.t, r.vals))
-        elif r.kind == "hello":
-            out.append((r.seq, 0, None, r.t, r.hello))
-        elif r.kind == "bye":
-            out.append((r.seq, 4, None, r.t, None))
+    for r in decode_frame(data, max_size=len(data)).recs:
+        if r.kind == SCALARS:
+            out.append((r.seq, KIND_CODES[SCALARS], r.step, r.t, r.vals))
+        elif r.kind == HELLO:
+            out.append((r.seq, KIND_CODES[HELLO], None, r.t, r.hello))
+        elif r.kind == BYE:
+            out.append((r.seq, KIND_CODES[BYE], None, r.t, None))
         else:
             out.append((r.seq, KIND_CODES[r.kind], r.step, r.t,
-                        {"name": r.name, "arr": wire.pack_array(r.arr)}))
+                        {"name": r.name, "arr": r.packed}))
     return out
 
 

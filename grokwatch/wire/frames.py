@@ -123,8 +123,20 @@ class Record:
     vals: dict[str, float] = field(default_factory=dict)
     nonfinite: tuple[str, ...] = ()  # names in ``vals`` that are NaN or +-Inf
     name: str | None = None
-    arr: np.ndarray | None = None
+    # spectrum/points: the array exactly as it travelled ({"dt", "sh", "b"}, checked), so
+    # the daemon stores and forwards it without unpacking and repacking it.
+    packed: dict[str, Any] | None = None
     hello: dict[str, Any] = field(default_factory=dict)  # host, pid, config, start, modulus
+
+    @property
+    def arr(self) -> np.ndarray | None:
+        """The array of a spectrum or points record (a read-only view of its bytes)."""
+        return None if self.packed is None else _view(self.packed)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the array's data (0 for other kinds)."""
+        return 0 if self.packed is None else len(self.packed["b"])
 
 
 @dataclass
@@ -184,8 +196,8 @@ def pack_array(arr: np.ndarray) -> dict:
     return {"dt": a.dtype.str, "sh": list(a.shape), "b": a.tobytes()}
 
 
-def unpack_array(obj: Any, *, ndim: int | None = None) -> np.ndarray:
-    """Inverse of :func:`pack_array`, checking dtype, shape and byte length."""
+def check_array(obj: Any, *, ndim: int | None = None) -> dict[str, Any]:
+    """A packed array map checked (dtype, shape, byte length), as ``{"dt", "sh", "b"}``."""
     if not isinstance(obj, dict):
         raise WireError("array", "array is not a map")
     dt, sh, b = obj.get("dt"), obj.get("sh"), obj.get("b")
@@ -203,10 +215,19 @@ def unpack_array(obj: Any, *, ndim: int | None = None) -> np.ndarray:
     n = math.prod(sh)
     if n > MAX_ARRAY_ELEMS:
         raise WireError("too_large", f"array of {n} elements")
-    dtype = np.dtype(DTYPES[dt]).newbyteorder("<")
-    if len(b) != n * dtype.itemsize:
+    if len(b) != n * np.dtype(DTYPES[dt]).itemsize:
         raise WireError("array", f"{len(b)} bytes for shape {sh} of {dt}")
-    return np.frombuffer(b, dtype=dtype).reshape(sh)
+    return {"dt": dt, "sh": sh, "b": b}
+
+
+def _view(packed: dict[str, Any]) -> np.ndarray:
+    dtype = np.dtype(DTYPES[packed["dt"]]).newbyteorder("<")
+    return np.frombuffer(packed["b"], dtype=dtype).reshape(packed["sh"])
+
+
+def unpack_array(obj: Any, *, ndim: int | None = None) -> np.ndarray:
+    """Inverse of :func:`pack_array`, checking dtype, shape and byte length."""
+    return _view(check_array(obj, ndim=ndim))
 
 
 # ---------------------------------------------------------------- frames
@@ -338,20 +359,78 @@ def _record(r: Any) -> Record:
             if not math.isfinite(f):
                 bad.append(k)
         rec.vals, rec.nonfinite = out, tuple(bad)
-    elif kind in ("spectrum", "points"):
+    elif kind in (SPECTRUM, POINTS):
         rec.step = _int(r, "step")
         rec.name = _name(r)
-        rec.arr = unpack_array(r.get("arr"), ndim=1 if kind == "spectrum" else 2)
-        if kind == "points" and rec.arr.shape[1] != 2:
-            raise WireError("array", f"points must be N x 2, got {rec.arr.shape}")
+        rec.packed = check_array(r.get("arr"), ndim=1 if kind == SPECTRUM else 2)
+        if kind == POINTS and rec.packed["sh"][1] != 2:
+            raise WireError("array", f"points must be N x 2, got {tuple(rec.packed['sh'])}")
     return rec
 
 
-def decode_frame(data: bytes, *, max_size: int = DEFAULT_MAX_FRAME) -> Frame:
+# Scalar names and run ids already found valid: a probe sends the same few on every
+# record, so the shortcut below checks each once, not on every record. Cleared when full
+# (a hostile flood of names), so memory stays bounded.
+_MAX_CACHE = 100_000
+_NAMES: set[str] = set()
+_RUN_IDS: set[str] = set()
+
+
+def _remember(cache: set[str], s: str) -> None:
+    if len(cache) >= _MAX_CACHE:
+        cache.clear()
+    cache.add(s)
+
+
+def _scalars_shortcut(r: dict) -> Record | None:
+    """A ``scalars`` record that passes every check of :func:`_record`, or None when unsure.
+
+    The daemon's hottest input. It returns exactly what :func:`_record` would (values as
+    floats, non-finite names listed) and never refuses anything itself: a record it is
+    not sure about goes to :func:`_record`, so refusal reasons come from one place.
+    """
+    seq, t, step, vals = r.get("seq"), r.get("t"), r.get("step"), r.get("vals")
+    tt = type(t)
+    if (type(seq) is not int or not 1 <= seq <= MAX_INT
+            or (tt is not float and tt is not int) or not math.isfinite(t)
+            or type(step) is not int or not 0 <= step <= MAX_INT
+            or type(vals) is not dict or len(vals) > MAX_SCALARS):
+        return None
+    names = _NAMES
+    bad: list[str] | None = None
+    ints = False
+    for k, v in vals.items():
+        if k not in names:
+            if type(k) is not str or not 0 < len(k) <= MAX_NAME_LEN or not k.isprintable():
+                return None
+            _remember(names, k)
+        tv = type(v)
+        if tv is float:
+            if v - v != 0.0:  # NaN or +-Inf: carried and listed
+                if bad is None:
+                    bad = []
+                bad.append(k)
+        elif tv is int:
+            ints = True
+        else:
+            return None
+    if ints:  # msgpack made a fresh dict: keep it unless ints must become floats
+        vals = {k: float(v) for k, v in vals.items()}
+        bad = [k for k, v in vals.items() if not math.isfinite(v)] or None
+    rec = Record(SCALARS, seq, float(t), step, vals)
+    if bad:
+        rec.nonfinite = tuple(bad)
+    return rec
+
+
+def decode_frame(data: bytes, *, max_size: int = DEFAULT_MAX_FRAME,
+                 shortcut: bool = True) -> Frame:
     """Decode and validate one probe frame; raise :class:`WireError` on anything wrong.
 
     Unknown fields are ignored. Seqs must increase within a frame. A frame is
     accepted or refused whole, so a probe's resend is all-or-nothing too.
+    ``shortcut=False`` turns off the scalars shortcut (tests compare the two: same
+    results, same refusals).
     """
     obj = _unpack(data, max_size)
     if not isinstance(obj, dict):
@@ -362,15 +441,22 @@ def decode_frame(data: bytes, *, max_size: int = DEFAULT_MAX_FRAME) -> Frame:
     if v != VERSION:
         raise WireError("version", f"unknown version {v}")
     run = obj.get("run")
-    if not valid_run_id(run):
-        raise WireError("run_id", f"bad run id {str(run)[:40]!r}")
+    if not (shortcut and type(run) is str and run in _RUN_IDS):
+        if not valid_run_id(run):
+            raise WireError("run_id", f"bad run id {str(run)[:40]!r}")
+        if shortcut:
+            _remember(_RUN_IDS, run)
     sid = _int(obj, "sid")
     recs = obj.get("recs")
     if not isinstance(recs, list):
         raise WireError("schema", "recs must be a list")
     if len(recs) > MAX_RECORDS:
         raise WireError("too_large", f"{len(recs)} records in one frame")
-    out = [_record(r) for r in recs]
+    out = []
+    for r in recs:
+        rec = (_scalars_shortcut(r) if shortcut and type(r) is dict and r.get("k") == SCALARS
+               else None)
+        out.append(rec if rec is not None else _record(r))
     for a, b in zip(out, out[1:]):
         if b.seq <= a.seq:
             raise WireError("seq", "seqs must increase within a frame")
