@@ -129,22 +129,31 @@ class Ingest:
         self.runs[name] = rs
         self._rid_run[rs.run_id] = rs
         recs = records.get(rs.run_id, ())
-        if not recs or recs[0][2] != HELLO:  # a hello makes its own detector
+        # A finished run's detector is not replayed (its phase and onset are in its info;
+        # a new session starts a fresh detector with its hello): restart stays cheap.
+        replay = rs.info["state"] != "finished"
+        if not replay or not recs or recs[0][2] != HELLO:  # a hello makes its own
             rs.detector = self._detector(rs)
         for _sid, _seq, kind, step, t, data in recs:
             if kind == SCALARS:
                 self._add_names(name, data)
                 rs.add_scalars(step, data)
-                self._det(rs, "on_scalars", step, t, data)
+                if replay:
+                    self._det(rs, "on_scalars", step, t, data)
             elif kind == HELLO:
-                rs.detector = self._detector(rs, data)  # a new session starts afresh
+                if replay:
+                    rs.detector = self._detector(rs, data)  # a new session starts afresh
             elif kind in (SPECTRUM, POINTS):
                 rs.set_array(kind, data["name"], step, data["arr"])
                 self._add_array(name, f"{kind}:{data['name']}", len(data["arr"]["b"]))
-            elif kind == BYE:
+            elif kind == BYE and replay:
                 self._det(rs, "on_bye", step or rs.info["step"], t)
-        rs.phase = rs.detector.phase
-        rs.onset_step = rs.detector.onset_step
+        if replay:
+            rs.phase = rs.detector.phase
+            rs.onset_step = rs.detector.onset_step
+        else:
+            rs.phase = info.get("phase", rs.phase)
+            rs.onset_step = info.get("onset_step")
         rs.fold()  # nothing restored is "new" (take_update's effect, without building one)
         rs.pend_series = {}
         rs.pend_arrays = set()

@@ -220,3 +220,125 @@ def test_session_owner_survives_a_restart(daemon):
         evil.close()
         a.close()
     assert daemon.request("status")["status"]["rejected"] == {"foreign_session": 1}
+
+
+# ---------------------------------------------------------------- finding 8 (hooks)
+
+
+BYPASSES = [
+    ["sh", "-c", "--", "echo {run}"],  # the finding's three forms
+    ["env", "sh", "-c", "echo {run}"],
+    ["python3", "-c", "import sys; print('{run}')"],
+    ["sh", "-c", "echo \"$1\"", "sh", "{run}"],  # even as $1: a shell is in the argv
+    ["env", "-S", "sh -c 'echo {run}'"],
+    ["nice", "-n", "5", "bash", "-ec", "echo {step}"],
+    ["timeout", "5", "perl", "-e", "print '{kind}'"],
+    ["/usr/bin/env", "python3.12", "-c", "{run}"],
+    ["xargs", "-I{}", "sh", "-c", "{run}"],
+    ["awk", "BEGIN{print \"{run}\"}"],
+    ["node", "-e", "{run}"],
+]
+
+
+def test_a_placeholder_never_reaches_a_shell_or_interpreter(tmp_path):
+    import shutil
+
+    import pytest
+
+    from grokwatch.daemon.hookrules import HookConfigError, parse_rules
+
+    for argv in BYPASSES:
+        if shutil.which(argv[0]) is None:
+            continue
+        with pytest.raises(HookConfigError, match="shell or interpreter"):
+            parse_rules({"hook": [{"on": "*", "exec": argv}]})
+    # Without a placeholder a shell is fine (it reads $GROKWATCH_RUN itself), and a
+    # placeholder is fine for a program that takes it as data.
+    parse_rules({"hook": [{"on": "*", "exec": ["sh", "-c", "echo \"$GROKWATCH_RUN\""]}]})
+    parse_rules({"hook": [{"on": "*", "exec": ["echo", "{run}", "{kind}"]}]})
+
+
+def test_a_run_named_like_code_or_an_option_never_gets_to_a_hook(daemon):
+    d = Dealer(daemon.ingest, b"gw-names")
+    try:
+        for run in ("x; touch pwned", "-rf", "--output=x", "../../etc", "a/b"):
+            d.send(run, 1, [wire.hello(1, host="h", pid=1)])
+        d.acks(0.5)
+    finally:
+        d.close()
+    runs = {r["run"] for r in daemon.request("runs")["runs"]}
+    assert runs == {"x; touch pwned"}  # printable data: the argv rule keeps it data
+    assert daemon.request("status")["status"]["rejected"] == {"run_id": 4}
+
+
+def test_hooks_inherit_an_allow_listed_environment(monkeypatch):
+    from grokwatch.daemon.hookrules import hook_env, parse_rules
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_x")
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    monkeypatch.setenv("GROKWATCH_API", "ipc:///x")
+    rule = parse_rules({"hook": [{"on": "*", "exec": ["true"], "env": {"SLACK": "#ml"}}]})[0]
+    env = hook_env({"run": "r", "kind": "onset", "step": 1}, rule)
+    assert "AWS_SECRET_ACCESS_KEY" not in env and "GITHUB_TOKEN" not in env
+    assert env["PATH"] == __import__("os").environ["PATH"] and env["LC_ALL"] == "C.UTF-8"
+    assert env["SLACK"] == "#ml" and env["GROKWATCH_API"] == "ipc:///x"
+    assert env["GROKWATCH_RUN"] == "r"
+    assert set(env) <= {"PATH", "HOME", "LANG", "TZ", "USER", "LOGNAME", "SLACK"} | {
+        k for k in env if k.startswith(("LC_", "GROKWATCH_"))}
+
+
+def test_hooks_file_writable_by_others_or_owned_by_another_user_is_refused(tmp_path):
+    import os
+
+    import pytest
+
+    from grokwatch.daemon.hookrules import HookConfigError, load_rules
+
+    f = tmp_path / "hooks.toml"
+    f.write_text('[[hook]]\non = "*"\nexec = ["true"]\n')
+    f.chmod(0o600)
+    assert len(load_rules(f)) == 1
+    for mode in (0o620, 0o602, 0o666):
+        f.chmod(mode)
+        with pytest.raises(HookConfigError, match="writable by group or others"):
+            load_rules(f)
+    f.chmod(0o644)
+    assert len(load_rules(f)) == 1
+    if os.geteuid() == 0:  # root can hand the file to someone else
+        os.chown(f, 12345, 12345)
+        with pytest.raises(HookConfigError, match="owned by uid 12345"):
+            load_rules(f)
+
+
+# ---------------------------------------------------------------- finding 2
+
+
+def _store_with_runs(db, n):
+    st = open_store(db)
+    now = time.time()
+    frames, infos, sessions = [], {}, []
+    for i in range(n):
+        name = f"run-{i}"
+        rid = st.run_id(name)
+        recs = [wire.hello(1, host="h", pid=i, t=now), wire.scalars(2, 1, {"a": 1.0}, t=now)]
+        frames.append((rid, i + 1, 1, 2, 2, now, wire.encode_frame(name, i + 1, recs)))
+        infos[name] = {"state": "finished", "step": 1}
+        sessions.append((rid, i + 1, 2, 0, 0, 0, [], b"o"))
+    st.write_batch({}, infos, sessions, [], [], frames)
+    st.close()
+
+
+def test_restore_is_linear_in_the_number_of_runs(tmp_path):
+    cpu = {}
+    for n in (1_000, 6_000):
+        db = tmp_path / f"{n}.db"
+        _store_with_runs(db, n)
+        ing = Ingest(open_store(db))
+        t0 = time.process_time()
+        ing.restore()
+        cpu[n] = time.process_time() - t0
+        assert len(ing.runs) == n
+        assert all(len(rs.sessions) == 1 for rs in ing.runs.values())
+    # Linear: 6x the runs, about 6x the time (the quadratic restore took ~17x here).
+    assert cpu[6_000] < 10 * cpu[1_000] + 0.05, cpu
