@@ -93,6 +93,7 @@ def default_hooks_path() -> Path | None:
 def load_rules(path: Path | str) -> list[Rule]:
     """Read, parse and validate a hooks file; raise :class:`HookConfigError` (one line)."""
     path = Path(path)
+    _check_owner(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -102,6 +103,21 @@ def load_rules(path: Path | str) -> list[Rule]:
     except tomllib.TOMLDecodeError as e:
         raise HookConfigError(f"{path}: not valid TOML: {_one_line(str(e))}") from None
     return parse_rules(doc, source=str(path), base_dir=path.parent)
+
+
+def _check_owner(path: Path) -> None:
+    """Refuse a hooks file another user could have written: it says what the daemon runs."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise HookConfigError(f"{path}: cannot read hooks file: {_one_line(str(e))}") from None
+    if st.st_uid != os.geteuid():
+        raise HookConfigError(f"{path}: owned by uid {st.st_uid}, not by this user "
+                              f"({os.geteuid()}): refusing to run its hooks")
+    if st.st_mode & 0o022:
+        raise HookConfigError(f"{path}: writable by group or others (mode "
+                              f"{st.st_mode & 0o777:o}): refusing to run its hooks; "
+                              f"chmod go-w {path}")
 
 
 def parse_rules(doc: dict[str, Any], *, source: str = "hooks", base_dir: Path | None = None
@@ -174,8 +190,9 @@ def _parse_rule(t: dict[str, Any], i: int, source: str, base_dir: Path | None) -
     if not prog or PLACEHOLDER.search(prog):
         raise bad("exec", "the program (first item) must be fixed, not empty or a placeholder")
     if _shell_script_placeholder(argv):
-        raise bad("exec", "a {run}/{kind}/{step} placeholder inside a shell's -c script would "
-                          "run data as code; pass it as its own argv item and use \"$1\"")
+        raise bad("exec", "a {run}/{kind}/{step} placeholder with a shell or interpreter in "
+                          "the argv could run data as code; call your script directly "
+                          "(it gets the placeholder as \"$1\") or read $GROKWATCH_RUN")
     argv = [_resolve_program(prog, base_dir, bad), *argv[1:]]
 
     timeout = _number(t, "timeout", 30.0, bad, positive=True)
@@ -201,17 +218,36 @@ def _parse_rule(t: dict[str, Any], i: int, source: str, base_dir: Path | None) -
                 backoff=backoff, env=dict(env))
 
 
-SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "fish"})
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "fish",
+                    "csh", "tcsh", "yash", "rc", "es", "xonsh", "elvish", "nu", "pwsh",
+                    "powershell", "cmd", "osh", "oil"})
+# Programs that run text as code (a -c/-e script, a one-liner, a program on argv).
+INTERPRETERS = re.compile(
+    r"(?:python|pypy|perl|ruby|irb|node|nodejs|deno|bun|php|lua|luajit|tclsh|wish|expect|"
+    r"r|rscript|julia|awk|gawk|mawk|nawk|busybox|sed|gsed|jq|osascript|guile|racket|sbcl|"
+    r"clisp|ocaml|ghci|runghc|scala|groovy|jshell|kotlin|swift|dotnet|gdb|vim|nvim|emacs|"
+    r"ed|ex|m4|make|gmake|xargs|find|parallel|ssh|su|sudo|doas|script|watch|eval|source)"
+    r"[0-9.]*(?:\.exe)?")
+
+
+def _is_code_runner(token: str) -> bool:
+    base = os.path.basename(token).lower()
+    return base in SHELLS or INTERPRETERS.fullmatch(base) is not None
 
 
 def _shell_script_placeholder(argv: list[str]) -> bool:
-    """True if a shell's ``-c`` script text holds a placeholder (the one way to inject)."""
-    if os.path.basename(argv[0]) not in SHELLS:
+    """True if a placeholder could reach a shell or interpreter as code.
+
+    The rule (it cannot be bypassed by ``--``, ``env``, ``nice``, ``timeout``, ``env
+    -S`` or another interpreter): when *any* word of *any* argv item (items split on
+    whitespace and ``=``) names a shell or a program that runs text as code, no argv
+    item may hold a placeholder at all. Such hooks get the alert from ``$GROKWATCH_*``
+    and the JSON on stdin instead; a placeholder may only reach a program that takes
+    it as plain data (``["./notify.sh", "{run}"]`` is fine: the script sees ``$1``).
+    """
+    if not any(PLACEHOLDER.search(a) for a in argv):
         return False
-    for i, a in enumerate(argv[1:-1], start=1):
-        if a.startswith("-") and not a.startswith("--") and "c" in a:
-            return PLACEHOLDER.search(argv[i + 1]) is not None
-    return False
+    return any(_is_code_runner(tok) for a in argv for tok in re.split(r"[\s=]+", a) if tok)
 
 
 def _number(t: dict[str, Any], fld: str, default: float, bad: Any, *, positive: bool) -> float:
@@ -249,10 +285,24 @@ def render_argv(argv: tuple[str, ...], alert: dict[str, Any]) -> list[str]:
     return [PLACEHOLDER.sub(lambda m: vals[m.group(1)], a) for a in argv]
 
 
+ENV_ALLOWED = ("PATH", "HOME", "LANG", "TZ", "USER", "LOGNAME")  # and LC_*, GROKWATCH_*
+
+
+def base_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The part of the daemon's environment a hook inherits: an allow-list.
+
+    PATH, HOME, LANG, LC_*, TZ, USER, LOGNAME and GROKWATCH_*; nothing else (tokens,
+    cloud credentials and the like stay in the daemon). A rule's ``env`` adds more.
+    """
+    env = os.environ if environ is None else environ
+    return {k: v for k, v in env.items()
+            if k in ENV_ALLOWED or k.startswith(("LC_", "GROKWATCH_"))}
+
+
 def hook_env(alert: dict[str, Any], rule: Rule, base: dict[str, str] | None = None
              ) -> dict[str, str]:
-    """The hook's environment: the daemon's, the rule's ``env``, then ``GROKWATCH_*``."""
-    env = dict(os.environ if base is None else base)
+    """The hook's environment: the allow-listed daemon's, the rule's ``env``, ``GROKWATCH_*``."""
+    env = base_env() if base is None else dict(base)
     env.update(rule.env)
     fields = {"KIND": "kind", "RUN": "run", "STEP": "step", "STATUS": "status",
               "SUMMARY": "summary", "FINGERPRINT": "fingerprint", "TIME": "time"}
