@@ -77,17 +77,18 @@ class Series:
             self._hsteps.extend(ev_s)
             self._hvals.extend(ev_v)
             while len(self._hsteps) > self.hist_cap:
-                self._hsteps = self._hsteps[1::2]
-                self._hvals = self._hvals[1::2]
+                self._hsteps = self._hsteps[::2]
+                self._hvals = self._hvals[::2]
                 self._stride *= 2
         self._steps = all_s[n_over:]
         self._vals = all_v[n_over:]
         self._head = 0
 
     def _to_history(self, step: int, value: float) -> None:
-        if len(self._hsteps) >= self.hist_cap:  # full: keep every other point, double the stride
-            self._hsteps = self._hsteps[1::2]
-            self._hvals = self._hvals[1::2]
+        if len(self._hsteps) >= self.hist_cap:  # full: keep every other point (the first
+            # always, so the history starts where the run did), double the stride
+            self._hsteps = self._hsteps[::2]
+            self._hvals = self._hvals[::2]
             self._stride *= 2
         self._hsteps.append(step)
         self._hvals.append(value)

@@ -85,8 +85,9 @@ class CloneClient:
 
     def __init__(self, api: str = wire.DEFAULT_API, pub: str = wire.DEFAULT_PUB, *,
                  ctx: zmq.Context | None = None, heartbeat_timeout: float = HEARTBEAT_TIMEOUT,
-                 snapshot_timeout: float = 5.0) -> None:
+                 snapshot_timeout: float = 5.0, history: bool = False) -> None:
         self.api, self.pub = api, pub
+        self.history = history  # snapshots carry each run's whole (thinned) history
         self.ctx = ctx or zmq.Context.instance()
         self.heartbeat_timeout = heartbeat_timeout
         self.snapshot_timeout = snapshot_timeout
@@ -129,7 +130,8 @@ class CloneClient:
 
     def _snapshot(self) -> dict | None:
         try:
-            snap = request(self.api, "snapshot", timeout=self.snapshot_timeout, ctx=self.ctx)
+            snap = request(self.api, "snapshot", timeout=self.snapshot_timeout, ctx=self.ctx,
+                           **({"history": True} if self.history else {}))
         except (DaemonUnavailable, RuntimeError, wire.WireError):
             return None
         self.seq = int(snap.get("seq", 0))

@@ -112,7 +112,7 @@ class Feed:
     def _client(self, ctx: zmq.Context) -> CloneClient:
         return CloneClient(self.api, self.pub, ctx=ctx,
                             heartbeat_timeout=self.heartbeat_timeout,
-                            snapshot_timeout=self.snapshot_timeout)
+                            snapshot_timeout=self.snapshot_timeout, history=True)
 
     def _run(self) -> None:
         ctx = zmq.Context()

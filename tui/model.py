@@ -17,25 +17,32 @@ import numpy as np
 from grokwatch import wire
 from grokwatch.wire import messages
 
-MAX_POINTS = 1024  # per series: more than any terminal is wide
+MAX_POINTS = 1024  # per series, over the whole run: more than any terminal is wide
 MAX_EVENTS = 2000  # alerts + hook events kept for the alerts view
 
 
 class Series:
-    """A bounded (step, value) tail of one metric, in numpy arrays.
+    """One metric's (step, value) points over the whole run, in numpy arrays.
 
-    16 bytes a point (a deque of Python floats costs ~64): 200 runs x 15
-    metrics at the bound take ~60 MB. Storage grows to 1.25 x ``maxlen``; when
-    full, the newest ``maxlen`` points move to the front (amortised O(1)).
+    Bounded by thinning, never by forgetting: when ``maxlen`` points are held,
+    every other one is dropped and from then on only every ``stride``-th new
+    point is kept (the stride doubles at each thinning), so the series always
+    spans the run from its first point at an even resolution, like the
+    daemon's history. The newest point is always kept (a point off the stride
+    stays as the last one until the next arrives), so the latest value shows.
+    16 bytes a point: 200 runs x 15 metrics at the bound take ~50 MB.
     """
 
-    __slots__ = ("maxlen", "_steps", "_values", "_n")
+    __slots__ = ("maxlen", "_steps", "_values", "_n", "_stride", "_skip", "_extra")
 
     def __init__(self, maxlen: int = MAX_POINTS) -> None:
-        self.maxlen = maxlen
+        self.maxlen = max(4, maxlen)
         self._steps = np.empty(0, dtype=np.int64)
         self._values = np.empty(0, dtype=np.float64)
         self._n = 0
+        self._stride = 1  # keep every stride-th new point
+        self._skip = 0  # new points since the last kept one
+        self._extra = False  # the last point is off the stride (kept only as the newest)
 
     def extend(self, steps: list, values: list) -> None:
         """Append points in the order sent; bad steps are skipped, bad values become NaN."""
@@ -44,7 +51,7 @@ class Series:
             if n <= 4:  # live updates: a point or two; lists beat numpy here
                 st = [int(x) for x in steps[:n]]
                 vs = [float(x) for x in values[:n]]
-            else:  # snapshot tails: numpy converts a list of numbers in one call
+            else:  # snapshot histories: numpy converts a list of numbers in one call
                 st = np.asarray(steps[:n], dtype=np.int64)
                 vs = np.asarray(values[:n], dtype=np.float64)
         except (TypeError, ValueError, OverflowError):
@@ -58,54 +65,88 @@ class Series:
         k = len(st)
         if k == 0:
             return
-        if k >= self.maxlen:
-            st, vs, k = st[len(st) - self.maxlen:], vs[len(vs) - self.maxlen:], self.maxlen
-            self._n = 0
-        need = self._n + k
-        if need > len(self._values):
-            cap = self.maxlen + max(16, self.maxlen // 4)
-            if len(self._values) < cap:
-                new_cap = min(cap, max(need, 2 * len(self._values), 16))
-                steps_new = np.empty(new_cap, dtype=np.int64)
-                values_new = np.empty(new_cap, dtype=np.float64)
-                steps_new[:self._n] = self._steps[:self._n]
-                values_new[:self._n] = self._values[:self._n]
-                self._steps, self._values = steps_new, values_new
-            if need > len(self._values):
-                keep = self.maxlen - k  # the newest points that stay
-                lo = self._n - keep
-                self._steps[:keep] = self._steps[lo:self._n]
-                self._values[:keep] = self._values[lo:self._n]
-                self._n = keep
-        if k == 1:  # the common case for live updates; item writes beat slices
-            self._steps[self._n] = st[0]
-            self._values[self._n] = vs[0]
-        else:
-            self._steps[self._n:self._n + k] = st
-            self._values[self._n:self._n + k] = vs
-        self._n += k  # may exceed maxlen until the next shift; readers see the newest
+        if k <= 4:
+            for s, v in zip(st, vs):
+                self._push(s, v)
+            return
+        self._extend_many(np.asarray(st, dtype=np.int64), np.asarray(vs, dtype=np.float64))
 
-    def _lo(self) -> int:
-        return max(0, self._n - self.maxlen)
+    def _grow(self, need: int) -> None:
+        if need > len(self._values):
+            cap = min(self.maxlen, max(need, 2 * len(self._values), 16))
+            steps_new = np.empty(cap, dtype=np.int64)
+            values_new = np.empty(cap, dtype=np.float64)
+            steps_new[:self._n] = self._steps[:self._n]
+            values_new[:self._n] = self._values[:self._n]
+            self._steps, self._values = steps_new, values_new
+
+    def _push(self, step: int, value: float) -> None:
+        if self._extra:  # the newest point was off the stride: this one replaces it
+            self._n -= 1
+        self._skip += 1
+        on = self._skip >= self._stride
+        if on:
+            self._skip = 0
+        if self._n >= self.maxlen:
+            self._thin()
+        self._grow(self._n + 1)
+        self._steps[self._n] = step
+        self._values[self._n] = value
+        self._n += 1
+        self._extra = not on
+
+    def _thin(self) -> None:
+        """Keep every other point (the first and the newest always), double the stride."""
+        n = self._n
+        idx = np.arange(0, n, 2)
+        if idx[-1] != n - 1:
+            idx = np.append(idx, n - 1)
+        k = len(idx)
+        self._steps[:k] = self._steps[idx]
+        self._values[:k] = self._values[idx]
+        self._n = k
+        self._stride *= 2
+
+    def _extend_many(self, st: np.ndarray, vs: np.ndarray) -> None:
+        """A batch (a snapshot's history): the points on the stride, and the newest."""
+        if self._extra:
+            self._n -= 1
+            self._extra = False
+        k = len(st)
+        pos = np.arange(1, k + 1) + self._skip
+        sel = np.flatnonzero(pos % self._stride == 0)
+        self._skip = int((self._skip + k) % self._stride) if self._stride > 1 else 0
+        extra = not len(sel) or sel[-1] != k - 1
+        if extra:
+            sel = np.append(sel, k - 1)
+        all_s = np.concatenate([self._steps[:self._n], st[sel]])
+        all_v = np.concatenate([self._values[:self._n], vs[sel]])
+        self._steps, self._values, self._n = all_s, all_v, len(all_s)
+        self._extra = bool(extra)
+        while self._n > self.maxlen:
+            self._thin()
+        if len(self._values) > self.maxlen:
+            self._steps = self._steps[:self._n].copy()
+            self._values = self._values[:self._n].copy()
 
     def array(self) -> np.ndarray:
         """The values (a copy) as float64 (NaN where the probe sent NaN)."""
-        return self._values[self._lo():self._n].copy()
+        return self._values[:self._n].copy()
 
     def step_array(self) -> np.ndarray:
         """The steps (a copy) as int64."""
-        return self._steps[self._lo():self._n].copy()
+        return self._steps[:self._n].copy()
 
     @property
     def first_step(self) -> int:
-        return int(self._steps[self._lo()])
+        return int(self._steps[0])
 
     @property
     def last_step(self) -> int:
         return int(self._steps[self._n - 1])
 
     def __len__(self) -> int:
-        return self._n - self._lo()
+        return self._n
 
 
 def _float(v: Any) -> float:
