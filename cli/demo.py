@@ -329,57 +329,19 @@ def headless(args: argparse.Namespace, q: Trainings, deadline: float | None,
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo; 0 when every training ended or was stopped by the budget."""
-    out = sys.stdout
-    if args.jobs is not None and args.jobs < 1:
-        print("grokwatch demo: --jobs must be >= 1", file=sys.stderr)
+    why = _bad_args(args)
+    if why is not None:
+        print(f"grokwatch demo: {why}", file=sys.stderr)
         return 2
-    if args.budget is not None and not args.budget > 0:
-        print("grokwatch demo: --budget must be > 0 seconds", file=sys.stderr)
-        return 2
-    if not args.interval > 0:
-        print("grokwatch demo: --interval must be > 0 seconds", file=sys.stderr)
-        return 2
-    if args.scale is not None and not args.scale > 0:
-        print("grokwatch demo: --scale must be > 0", file=sys.stderr)
-        return 2
-    if importlib.util.find_spec("torch") is None:
-        print("grokwatch demo: the example trainings need torch: pip install 'grokwatch[torch]'",
-              file=sys.stderr)
-        return 2
-    workdir = Path(tempfile.mkdtemp(prefix="grokwatch-demo-"))
-    daemon: OwnDaemon | None = None
-    q: Trainings | None = None
+    demo = Demo(args, sys.stdout)
     # SIGTERM and SIGHUP (the terminal went away) take the same clean path as Ctrl-C.
     old_handlers = {s: signal.signal(s, _raise_interrupt) for s in _STOP_SIGNALS}
     try:
-        try:
-            client.request(args.api, "ping", timeout=1.0)
-            print(f"grokwatch demo: using the daemon at {args.api}", file=out, flush=True)
-            suffix = time.strftime("-%H%M%S")  # its store may hold older demo runs
-        except client.DaemonUnavailable:
-            daemon = OwnDaemon(args, workdir)
-            why = daemon.wait_ready(args.api)
-            if why is not None:
-                print(f"grokwatch demo: {why}", file=sys.stderr)
-                return 1
-            where = args.db if args.db else "a temporary store (--db PATH keeps it)"
-            print(f"grokwatch demo: started a daemon at {args.api} with {where}", file=out,
-                  flush=True)
-            suffix = ""
-        items = [Training(p, p + suffix, workdir / f"train-{p}.log") for p in args.presets]
-        q = Trainings(items, args.ingest, args.jobs or usable_cores(), args.scale, args.fast)
-        deadline = None if args.budget is None else time.monotonic() + args.budget
-        if args.headless:
-            headless(args, q, deadline, out)
-        else:
-            _tui(args, q, deadline)
-        q.stop_all()
-        final_report(args.api, q.items, out)  # after the TUI too: what it showed, in text
-        failed = [t for t in q.items if t.state == "failed"]
-        for t in failed:
-            print(f"grokwatch demo: training {t.run} failed with exit code {t.rc}; its log:\n"
-                  f"{_tail(t.log)}", file=sys.stderr)
-        return 1 if failed else 0
+        why = demo.connect()
+        if why is not None:
+            print(f"grokwatch demo: {why}", file=sys.stderr)
+            return 1
+        return demo.run()
     except KeyboardInterrupt:
         print("grokwatch demo: interrupted; stopping", file=sys.stderr)
         return 130
@@ -392,16 +354,88 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         for s, h in old_handlers.items():
             signal.signal(s, h)
+        demo.close()
+
+
+def _bad_args(args: argparse.Namespace) -> str | None:
+    """Why these arguments cannot run a demo, or None."""
+    if args.jobs is not None and args.jobs < 1:
+        return "--jobs must be >= 1"
+    if args.budget is not None and not args.budget > 0:
+        return "--budget must be > 0 seconds"
+    if not args.interval > 0:
+        return "--interval must be > 0 seconds"
+    if args.scale is not None and not args.scale > 0:
+        return "--scale must be > 0"
+    if importlib.util.find_spec("torch") is None:
+        return "the example trainings need torch: pip install 'grokwatch[torch]'"
+    return None
+
+
+class Demo:
+    """One demo: its work folder, the daemon it may start and the trainings' queue.
+
+    :meth:`close` stops whatever was started, whatever state the demo is in.
+    """
+
+    def __init__(self, args: argparse.Namespace, out: IO[str]) -> None:
+        self.args, self.out = args, out
+        self.workdir = Path(tempfile.mkdtemp(prefix="grokwatch-demo-"))
+        self.daemon: OwnDaemon | None = None
+        self.q: Trainings | None = None
+        self.suffix = ""  # added to the run names
+
+    def connect(self) -> str | None:
+        """Use the daemon answering at ``--api``, else start one; None, or why not."""
+        args = self.args
+        try:
+            client.request(args.api, "ping", timeout=1.0)
+            print(f"grokwatch demo: using the daemon at {args.api}", file=self.out, flush=True)
+            self.suffix = time.strftime("-%H%M%S")  # its store may hold older demo runs
+            return None
+        except client.DaemonUnavailable:
+            pass
+        self.daemon = OwnDaemon(args, self.workdir)  # set first: close() stops it
+        why = self.daemon.wait_ready(args.api)
+        if why is not None:
+            return why
+        where = args.db if args.db else "a temporary store (--db PATH keeps it)"
+        print(f"grokwatch demo: started a daemon at {args.api} with {where}", file=self.out,
+              flush=True)
+        return None
+
+    def run(self) -> int:
+        """Train and watch (TUI or headless), then report; 1 if a training failed."""
+        args, out = self.args, self.out
+        items = [Training(p, p + self.suffix, self.workdir / f"train-{p}.log")
+                 for p in args.presets]
+        q = self.q = Trainings(items, args.ingest, args.jobs or usable_cores(), args.scale,
+                               args.fast)
+        deadline = None if args.budget is None else time.monotonic() + args.budget
+        if args.headless:
+            headless(args, q, deadline, out)
+        else:
+            _tui(args, q, deadline)
+        q.stop_all()
+        final_report(args.api, q.items, out)  # after the TUI too: what it showed, in text
+        failed = [t for t in q.items if t.state == "failed"]
+        for t in failed:
+            print(f"grokwatch demo: training {t.run} failed with exit code {t.rc}; its log:\n"
+                  f"{_tail(t.log)}", file=sys.stderr)
+        return 1 if failed else 0
+
+    def close(self) -> None:
+        """Stop the trainings, then the daemon the demo started; remove the work folder."""
         # Shutdown must finish even if a second Ctrl-C arrives meanwhile.
         old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
-            if q is not None:
-                q.stop_all()
-            if daemon is not None:
-                daemon.stop()
+            if self.q is not None:
+                self.q.stop_all()
+            if self.daemon is not None:
+                self.daemon.stop()
         finally:
             signal.signal(signal.SIGINT, old_int)
-            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
