@@ -15,7 +15,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PHASES = ("starting", "comprehension", "memorization", "grokking", "confusion", "diverged")
+from grokwatch.wire.names import (
+    COMPREHENSION,
+    CONFUSION,
+    DIVERGED,
+    GROKKING,
+    MEMORIZATION,
+    PHASES,
+    STARTING,
+)
+
+__all__ = ["PHASES", "PhaseFacts", "classify"]
 
 VAL_HALF = 0.5  # val accuracy that counts as "validation has moved"
 # Validation reaching VAL_HALF within this factor of the fitting step means
@@ -43,19 +53,19 @@ class PhaseFacts:
 def classify(f: PhaseFacts) -> str:
     """The current phase of one run (one of :data:`PHASES`)."""
     if f.diverged:
-        return "diverged"
+        return DIVERGED
     if f.memorized:
         if f.val_half_step is not None:
             start = f.first_step or 0
             t_mem = f.mem_step if f.mem_step is not None else f.val_half_step
             together = (f.val_half_step - start) <= TOGETHER_FACTOR * max(t_mem - start, 1)
-            return "comprehension" if together else "grokking"
+            return COMPREHENSION if together else GROKKING
         if f.onset_step is not None:
-            return "grokking"
-        return "memorization"
+            return GROKKING
+        return MEMORIZATION
     if f.val_half_step is not None and f.val_acc is not None and f.val_acc >= VAL_HALF:
-        return "comprehension"  # validation keeps pace with a train set not yet fitted
+        return COMPREHENSION  # validation keeps pace with a train set not yet fitted
     if (f.train_samples >= CONFUSION_MIN_SAMPLES
             and f.samples_since_progress >= CONFUSION_STALE_FRAC * f.train_samples):
-        return "confusion"
-    return "starting"
+        return CONFUSION
+    return STARTING
