@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import json
 import logging
 import math
 import operator
@@ -61,6 +62,7 @@ class Probe:
         if type(every) is not int or every < 1:
             raise ValueError(f"every must be an int >= 1, got {every!r}")
         distributed.check_ranks(ranks)
+        run, config = _sweep_trial(run, config)  # under `grokwatch sweep`: the trial's name
         name, rank_config = distributed.placement(run, ranks)  # torch.distributed / torchrun
         self.silent = name is None  # another rank speaks for this run
         self.run = run if name is None else name
@@ -378,6 +380,25 @@ def _as_step(step: Any) -> int | None:
             return None
         n = int(f)
     return n if 0 <= n <= wire.MAX_INT else None
+
+
+def _sweep_trial(run: str, config: Any) -> tuple[str, Any]:
+    """Under ``grokwatch sweep``: the trial's run name and its labels merged into config."""
+    run = os.environ.get(wire.names.SWEEP_RUN_ENV) or run
+    raw = os.environ.get(wire.names.SWEEP_LABELS_ENV)
+    if not raw:
+        return run, config
+    try:
+        labels = json.loads(raw)
+    except ValueError:
+        return run, config
+    if not isinstance(labels, dict):
+        return run, config
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        config = dataclasses.asdict(config)
+    elif config is not None and not isinstance(config, dict) and hasattr(config, "__dict__"):
+        config = vars(config)
+    return run, {**(config or {}), **labels} if isinstance(config, (dict, type(None))) else config
 
 
 def _clean_config(config: Any, probe: Probe, depth: int = 0) -> Any:

@@ -114,3 +114,7 @@ ENDPOINT_ENV = "GROKWATCH_ENDPOINT"  # the probe's (and the daemon's) ingest end
 API_ENV = "GROKWATCH_API"  # the clients' API endpoint
 PUB_ENV = "GROKWATCH_PUB"  # the clients' PUB endpoint
 SIGTERM_ENV = "GROKWATCH_SIGTERM"  # "0": the probe leaves SIGTERM alone
+# Set by `grokwatch sweep` for each trial: the trial's run name (the probe uses it instead of
+# the name the program gives) and a JSON map of labels (sweep, axis values) merged into config.
+SWEEP_RUN_ENV = "GROKWATCH_SWEEP_RUN"
+SWEEP_LABELS_ENV = "GROKWATCH_SWEEP_LABELS"
