@@ -6,6 +6,5 @@
   ``transformers.Trainer`` (``pip install grokwatch[hf]``).
 
 Importing this package imports neither framework; each module imports its own.
-:mod:`._common` holds what both share: metric-name mapping and the matrices
-observed by default.
+:mod:`._common` holds what both share: metric-name mapping and run names.
 """

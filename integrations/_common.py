@@ -1,4 +1,4 @@
-"""What the framework callbacks share: name mapping, value filtering, default matrices."""
+"""What the framework callbacks share: metric-name mapping, value filtering, run names."""
 
 from __future__ import annotations
 
@@ -53,22 +53,6 @@ def scalar(v: Any) -> float | None:
     except (TypeError, ValueError, RuntimeError, OverflowError):
         return None
     return f
-
-
-def default_matrices(model: Any, modulus: int | None) -> dict[str, Any]:
-    """With a modulus, the token embeddings to observe: the first ``nn.Embedding``
-    with at least ``modulus`` rows, rows ``0..p-1``, as ``embed``. Else nothing.
-
-    Pass ``matrices=`` to a callback to observe anything else.
-    """
-    if modulus is None or model is None:
-        return {}
-    import torch
-
-    for mod in model.modules():
-        if isinstance(mod, torch.nn.Embedding) and mod.weight.shape[0] >= modulus:
-            return {"embed": mod.weight.detach()[:modulus]}
-    return {}
 
 
 def pick(metrics: Mapping[str, Any], *, validation: bool,

@@ -5,9 +5,9 @@ train side (``loss`` as ``train_loss``, ``grad_norm``, ``learning_rate``,
 ``epoch``...; the end-of-training summary and throughput figures are left out),
 ``on_evaluate`` sends the evaluation metrics (``eval_loss`` as ``val_loss``,
 ``eval_accuracy`` as ``val_acc``: whatever ``compute_metrics`` returns, prefixed
-``eval_``), and ``on_step_end`` observes the model every ``every`` steps (with
-``modulus=p``, the first embedding's first ``p`` rows as ``embed``; or
-``matrices=``). The run is named ``run=``, else ``args.run_name``, else the
+``eval_``), and ``on_step_end`` observes the model every ``every`` steps (the probe
+finds the token embedding, and with ``modulus=p`` measures it over Z_p; or name
+tensors with ``matrices=``). The run is named ``run=``, else ``args.run_name``, else the
 output folder's name. Under DDP only global rank 0 sends. The probe opens at
 ``on_train_begin`` and closes at ``on_train_end``. Install with
 ``pip install grokwatch[hf]``.
@@ -23,7 +23,7 @@ from transformers import TrainerCallback
 
 from grokwatch.probe import Probe
 
-from ._common import MatrixFn, clean_run_name, default_matrices, pick
+from ._common import MatrixFn, clean_run_name, pick
 
 SKIP_SUFFIXES = ("_runtime", "_per_second", "total_flos")
 ARGS_IN_CONFIG = ("learning_rate", "weight_decay", "per_device_train_batch_size",
@@ -48,7 +48,6 @@ class GrokwatchCallback(TrainerCallback):
         self.config = dict(config or {})
         self.probe_kw = probe_kw
         self.probe: Probe | None = None
-        self._observed: int | None = None
 
     def run_name(self, args: Any) -> str:
         """``run=``, else ``args.run_name``, else the output folder's name."""
@@ -75,7 +74,6 @@ class GrokwatchCallback(TrainerCallback):
         config.update(self.config)
         self.probe = Probe(self.run_name(args), config=config, modulus=self.modulus,
                            every=self.every, **self.probe_kw)
-        self._observed = None
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         if self.probe is not None:
@@ -109,8 +107,5 @@ class GrokwatchCallback(TrainerCallback):
         step = state.global_step
         if p is None or p.silent or model is None:
             return
-        if self._observed is None or step - self._observed >= self.every:
-            self._observed = step
-            mats = self.matrices(model) if self.matrices else default_matrices(
-                model, self.modulus)
-            p.observe(step, model, **mats)
+        if p.due(step):  # only then build the arguments
+            p.observe(step, model, **(self.matrices(model) if self.matrices else {}))

@@ -28,14 +28,14 @@ except ImportError:  # the older package name
 from grokwatch.probe import Probe
 from grokwatch.wire import names
 
-from ._common import MatrixFn, clean_run_name, default_matrices, pick, scalar
+from ._common import MatrixFn, clean_run_name, pick, scalar
 
 
 class GrokwatchCallback(pl.Callback):
     """Stream a Lightning run to the grokwatch daemon (see the module docstring).
 
-    ``matrices(module) -> {name: 2-D tensor}`` chooses what ``observe`` measures
-    (default: the first embedding's first ``modulus`` rows, as ``embed``); other
+    ``matrices(module) -> {name: 2-D tensor}`` names what ``observe`` measures
+    (default: what the probe finds in the model, the token embedding); other
     keyword arguments (``endpoint``, ``capacity``, ``ranks``...) go to
     :class:`~grokwatch.probe.Probe`.
     """
@@ -51,7 +51,6 @@ class GrokwatchCallback(pl.Callback):
         self.config = dict(config or {})
         self.probe_kw = probe_kw
         self.probe: Probe | None = None
-        self._observed: int | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -112,11 +111,8 @@ class GrokwatchCallback(pl.Callback):
                     vals[names.TRAIN_LOSS] = loss
             if vals:
                 p.log(step, **vals)
-        if self._observed is None or step - self._observed >= self.every:
-            self._observed = step  # the probe's own cadence rule, checked before building args
-            mats = self.matrices(pl_module) if self.matrices else default_matrices(
-                pl_module, self.modulus)
-            p.observe(step, pl_module, **mats)
+        if p.due(step):  # only then build the arguments
+            p.observe(step, pl_module, **(self.matrices(pl_module) if self.matrices else {}))
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         p = self.probe

@@ -264,6 +264,7 @@ class Probe:
 
             if self.modulus is not None:
                 self.null_permutation()
+            model = distributed.unwrap(model)  # DDP / DataParallel / torch.compile
             obs = observe_all(model, matrices, modulus=self.modulus, perms=self._perms,
                               on_error=self._error)
             t = time.time()
