@@ -4,10 +4,8 @@
 
 ``memorized``    train_acc >= 0.99 for 3 consecutive train samples (one per
                  episode; resolved when train_acc stays < 0.9 for 3 samples)
-``onset``        structure above its null while memorized (see
-                 :mod:`grokwatch.daemon.onset`); never triggered by val data. Its
-                 references start at the first fitted step: geometry records seen
-                 while the fit is being confirmed are kept and replayed on arming
+``onset``        decided entirely in :mod:`grokwatch.daemon.onset` (statistics,
+                 arming, veto, onset step); never triggered by val accuracy
 ``generalized``  val_acc >= 0.9 for 2 consecutive samples (once per run)
 ``diverged``     NaN/Inf in a loss or in the weight/gradient norm, or a
                  train-loss spike above 10x its starting level (once per run)
@@ -24,19 +22,13 @@ pure-Python work. numpy is not even needed.
 from __future__ import annotations
 
 import math
-from collections import deque
 from typing import Any
 
 from grokwatch.daemon.alert import Alert
 from grokwatch.daemon.changepoint import Hold
-from grokwatch.daemon.onset import (
-    CORROBORATING,
-    STRUCTURE_METRICS,
-    WEIGHT_NORM,
-    OnsetFusion,
-    OnsetParams,
-)
-from grokwatch.daemon.phases import VAL_HALF, PhaseFacts, classify
+from grokwatch.daemon.onset import WEIGHT_NORM, Onset, OnsetParams, is_geometry
+from grokwatch.daemon.phases import PhaseFacts, classify
+from grokwatch.wire.names import GRAD_NORM, STARTING, TRAIN_ACC, TRAIN_LOSS, VAL_ACC
 
 FIT_ACC = 0.99  # train accuracy that counts as fitted
 UNFIT_ACC = 0.9  # hysteresis: the episode ends only below this
@@ -48,9 +40,6 @@ SPIKE_FACTOR = 10.0  # train loss above this many times its starting level = div
 SPIKE_WARMUP = 5  # train-loss samples that define the starting level
 STALL_FRACTION = 0.25  # stalled after this share of lost_after
 DROP_COOLDOWN = 30.0  # seconds (record time) between two `dropped` alerts
-BACKLOG = 8  # geometry records kept while the fit is being confirmed
-
-_GEOMETRY_SUFFIXES = STRUCTURE_METRICS + CORROBORATING
 
 
 def _is_loss(name: str) -> bool:
@@ -66,14 +55,12 @@ class RunDetector:
         self.modulus = modulus
         self.config = dict(config or {})
         self.lost_after = float(lost_after)
-        self.phase = "starting"
-        self.onset_step: int | None = None
-        self.onset = OnsetFusion(onset_params)
+        self.phase = STARTING
+        self.onset = Onset(onset_params)
         self.facts = PhaseFacts()
         self.mem_hold = Hold(on=MEM_HOLD, off=MEM_HOLD)
         self._mem_first: int | None = None  # first step of the current >= FIT_ACC streak
         self._gen_hits = 0
-        self._backlog: deque[tuple[int, dict[str, float]]] = deque(maxlen=BACKLOG)
         self.generalized_step: int | None = None
         self._best_train = -math.inf
         self._loss_start: list[float] = []
@@ -92,6 +79,11 @@ class RunDetector:
         return Alert(run=self.run, step=step, t=t, kind=kind, summary=summary, status=status,
                      evidence=evidence)
 
+    @property
+    def onset_step(self) -> int | None:
+        """Step of the latest onset (decided by :class:`grokwatch.daemon.onset.Onset`)."""
+        return self.onset.step
+
     def _update_phase(self) -> None:
         self.phase = classify(self.facts)
 
@@ -109,39 +101,28 @@ class RunDetector:
         if not math.isfinite(sum(vals.values())):
             for name, v in vals.items():
                 if not math.isfinite(v) and (_is_loss(name)
-                                             or name in (WEIGHT_NORM, "grad_norm")):
+                                             or name in (WEIGHT_NORM, GRAD_NORM)):
                     return self._diverge(step, t, f"{name} is {v}", {
                         "signal": name, "value": str(v), "reason": "non-finite"})
-        loss = vals.get("train_loss")
+        loss = vals.get(TRAIN_LOSS)
         if loss is not None:
             a = self._check_spike(step, t, loss)
             if a is not None:
                 return [a]
-        acc = vals.get("train_acc")
+        acc = vals.get(TRAIN_ACC)
         if acc is not None and math.isfinite(acc):
             out.extend(self._on_train_acc(step, t, acc, vals))
-        vacc = vals.get("val_acc")
+        vacc = vals.get(VAL_ACC)
         if vacc is not None and math.isfinite(vacc):
             out.extend(self._on_val_acc(step, t, vacc))
-        if self._has_geometry(vals):
-            if self.onset.armed:
-                if not self.onset.fired:
-                    ev = self.onset.update(step, vals)
-                    if ev is not None:
-                        out.append(self._fire_onset(step, t, ev))
-            elif self._mem_first is not None:
-                # Train acc is >= FIT_ACC but not yet held: keep these geometry samples,
-                # so that the reference is the value at memorization (not after the hold).
-                self._backlog.append((step, vals))
+        if is_geometry(vals):
+            ev = self.onset.geometry(step, vals)
+            if ev is not None:
+                out.append(self._fire_onset(step, t, ev))
+        self.facts.last_step = max(self.facts.last_step, step)
         if acc is not None or vacc is not None or out:
             self._update_phase()
         return out
-
-    @staticmethod
-    def _has_geometry(vals: dict[str, float]) -> bool:
-        if WEIGHT_NORM in vals:
-            return True
-        return any(n.rpartition(".")[2] in _GEOMETRY_SUFFIXES for n in vals)
 
     def _check_spike(self, step: int, t: float, loss: float) -> Alert | None:
         if not math.isfinite(loss):
@@ -154,14 +135,14 @@ class RunDetector:
         if self._loss_level > 0 and loss > SPIKE_FACTOR * self._loss_level:
             [a] = self._diverge(step, t, f"train_loss {loss:.4g} > {SPIKE_FACTOR:g}x its "
                                 f"starting level {self._loss_level:.4g}",
-                                {"signal": "train_loss", "value": loss, "reason": "spike",
+                                {"signal": TRAIN_LOSS, "value": loss, "reason": "spike",
                                  "start_level": self._loss_level, "factor": SPIKE_FACTOR})
             return a
         return None
 
     def _diverge(self, step: int, t: float, why: str, ev: dict[str, Any]) -> list[Alert]:
         self.facts.diverged = True
-        self.onset.disarm()
+        self.onset.stop()
         self._update_phase()
         return [self._alert("diverged", step, t, f"{self.run} diverged at step {step}: {why}", ev)]
 
@@ -180,10 +161,11 @@ class RunDetector:
         if acc >= FIT_ACC:
             if self._mem_first is None:
                 self._mem_first = step
-                self._backlog.clear()
+            self.onset.fitting(step)
             hit = True
         else:
             self._mem_first = None
+            self.onset.unfitting()
             hit = False
         was = self.mem_hold.state
         # Hysteresis: once memorized, only a drop below UNFIT_ACC counts as a miss.
@@ -191,46 +173,36 @@ class RunDetector:
         if state and not was:
             f.memorized = True
             f.mem_step = self._mem_first if self._mem_first is not None else step
-            self.onset.arm(step)
-            for s_, v_ in self._backlog:
-                if s_ >= f.mem_step:
-                    self.onset.update(s_, v_)  # warm-up samples only: cannot fire yet
-            if self.generalized_step is not None or (
-                    f.val_acc is not None and f.val_acc >= VAL_HALF):
-                # Validation already moved: nothing left to predict this episode.
-                self.onset.fired = True
-            vacc = vals.get("val_acc", f.val_acc)
+            self.onset.memorized(step, f.mem_step)
+            vacc = vals.get(VAL_ACC, f.val_acc)
             out.append(self._alert(
                 "memorized", step, t,
                 f"{self.run} memorized: train_acc >= {FIT_ACC:g} since step {f.mem_step}"
                 + (f", val_acc {vacc:.3f}" if vacc is not None else ""),
-                {"train_acc": acc, "threshold": FIT_ACC, "held_samples": MEM_HOLD,
-                 "since_step": f.mem_step, "val_acc": vacc}))
+                {TRAIN_ACC: acc, "threshold": FIT_ACC, "held_samples": MEM_HOLD,
+                 "since_step": f.mem_step, VAL_ACC: vacc}))
         elif was and not state:
             f.memorized = False
-            self.onset.disarm()
+            self.onset.unfit()
             out.append(self._alert(
                 "memorized", step, t,
                 f"{self.run} lost its fit: train_acc {acc:.3f} < {UNFIT_ACC:g}",
-                {"train_acc": acc, "threshold": UNFIT_ACC, "held_samples": MEM_HOLD,
+                {TRAIN_ACC: acc, "threshold": UNFIT_ACC, "held_samples": MEM_HOLD,
                  "since_step": f.mem_step}, status="resolved"))
             f.mem_step = None
         return out
 
     def _on_val_acc(self, step: int, t: float, vacc: float) -> list[Alert]:
         f = self.facts
-        f.val_acc = vacc
-        if vacc >= VAL_HALF and f.val_half_step is None:
-            f.val_half_step = step
-        if vacc >= VAL_HALF and self.onset.armed and not self.onset.fired:
-            # Validation has already moved: an onset now would predict the past.
-            self.onset.fired = True
+        f.val(step, vacc)
+        self.onset.val_acc(vacc)
         if self.generalized_step is not None:
             return []
         self._gen_hits = self._gen_hits + 1 if vacc >= GEN_ACC else 0
         if self._gen_hits < GEN_HOLD:
             return []
         self.generalized_step = step
+        f.gen_step = step
         lead = None if self.onset_step is None else step - self.onset_step
         summary = f"{self.run} generalized: val_acc {vacc:.3f} >= {GEN_ACC:g}"
         if lead is not None:
@@ -238,28 +210,14 @@ class RunDetector:
         elif f.mem_step is not None:
             summary += " (no onset was predicted)"
         return [self._alert("generalized", step, t, summary, {
-            "val_acc": vacc, "threshold": GEN_ACC, "held_samples": GEN_HOLD,
+            VAL_ACC: vacc, "threshold": GEN_ACC, "held_samples": GEN_HOLD,
             "onset_step": self.onset_step, "memorized_step": f.mem_step,
             "steps_after_onset": lead, "onset_confirmed": lead is not None})]
 
     def _fire_onset(self, step: int, t: float, ev: dict[str, Any]) -> Alert:
-        self.onset_step = step
         self.facts.onset_step = step
-        ev["val_acc"] = self.facts.val_acc  # for the record only: it did not trigger
-        parts = []
-        for name in ev["structure"]:
-            parts.append(f"{name} x{ev['signals'][name]['ratio_vs_memorization']:.2f}")
-        for name in ev["corroborating"]:
-            s = ev["signals"][name]
-            if name == WEIGHT_NORM:
-                parts.append(f"weight_norm turning down (t={s['t']:.1f})")
-            elif "ratio_vs_memorization" in s:
-                if name not in ev["structure"]:
-                    parts.append(f"{name} x{s['ratio_vs_memorization']:.2f}")
-            else:
-                parts.append(f"{name} x{s['ratio_vs_extreme']:.2f}")
-        summary = (f"{self.run} onset at step {step}: structure above its null vs memorization "
-                   f"({'; '.join(parts)})")
+        ev[VAL_ACC] = self.facts.val_acc  # for the record only: it did not trigger
+        summary = f"{self.run} onset at step {step}: {ev.pop('summary')}"
         if self.facts.val_acc is not None:
             summary += f"; val_acc still {self.facts.val_acc:.3f}"
         return self._alert("onset", step, t, summary, ev)

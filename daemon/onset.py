@@ -42,16 +42,27 @@ never generalize. At most one onset per armed episode.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from grokwatch.daemon.changepoint import ShiftDetector, TurnDetector, WindowSlope
+from grokwatch.wire.names import (
+    FOURIER_CONC,
+    FOURIER_ENTROPY,
+    FOURIER_GINI,
+    FOURIER_IPR,
+    FOURIER_TOPK,
+    WEIGHT_NORM,
+)
 
-STRUCTURE_METRICS = ("fourier_ipr", "fourier_conc")
+STRUCTURE_METRICS = (FOURIER_IPR, FOURIER_CONC)
+# Class geometry of a fixed (held-out) batch, each a ratio to its exact chance level (about
+# 1): through the model's readout when the probe found it, else of the features as given.
+GEOMETRY_METRICS = ("readout_sep", "class_sep")
 # Aggregate-spectrum statistics that agree by turning towards more structure (entropy
 # is watched as log(1 - H) so that every one of them rises).
-CORROBORATING = ("fourier_entropy", "fourier_topk", "fourier_gini")
-WEIGHT_NORM = "weight_norm"
+CORROBORATING = (FOURIER_ENTROPY, FOURIER_TOPK, FOURIER_GINI)
 
 
 @dataclass
@@ -70,6 +81,7 @@ class OnsetParams:
     hold: int = 2  # consecutive samples a condition must hold
     coincidence: int = 10  # samples a corroborating signal stays "agreeing"
     sd_floor_frac: float = 0.25  # noise scale floor as a fraction of the effect
+    geo_effect: float = math.log(1.2)  # rise of log(class separation) above memorization
 
 
 def _log(x: float) -> float:
@@ -116,6 +128,7 @@ class OnsetFusion:
         self.samples = 0  # geometry samples seen while armed
         self.fired = False
         self.struct: dict[str, ShiftDetector] = {}
+        self.geo: dict[str, ShiftDetector] = {}
         self.corr: dict[str, TurnDetector] = {}
         self.norm: _NormTurn | None = None
         self.agree_at: dict[str, int] = {}  # corroborating signal -> sample index it last agreed
@@ -146,9 +159,19 @@ class OnsetFusion:
         self.samples += 1
         i = self.samples
         struct_active: list[str] = []
+        geo_active: list[str] = []
         for name, v in vals.items():
             metric = name.rpartition(".")[2]
-            if metric in STRUCTURE_METRICS:
+            if metric in GEOMETRY_METRICS:
+                if metric == "class_sep" and name.rpartition(".")[0] + ".readout_sep" in vals:
+                    continue  # the readout's view is the one watched
+                det = self.geo.get(name)
+                if det is None:
+                    det = self.geo[name] = self._shift(p.geo_effect)
+                det.update(_log(v))
+                if det.active:
+                    geo_active.append(name)
+            elif metric in STRUCTURE_METRICS:
                 null = vals.get(name + "_null")
                 if null is None:
                     continue
@@ -162,7 +185,7 @@ class OnsetFusion:
                     self.agree_at[name] = i
             elif metric in CORROBORATING:
                 # entropy falls as structure forms: watch log(1 - H) rising instead
-                x = _log(1.0 - v) if metric == "fourier_entropy" else _log(v)
+                x = _log(1.0 - v) if metric == FOURIER_ENTROPY else _log(v)
                 turn = self.corr.get(name)
                 if turn is None:
                     turn = self.corr[name] = TurnDetector(
@@ -177,6 +200,11 @@ class OnsetFusion:
                 self.norm = _NormTurn(p)
             if self.norm.update(_log(wn)):
                 self.agree_at[WEIGHT_NORM] = i
+        if geo_active:
+            self.fired = True
+            ev = self._evidence(step, geo_active, [])
+            ev["evidence"] = "class_geometry"
+            return ev
         if not struct_active:
             return None
         # Agreement must come from another statistic: the other structure metric
@@ -190,12 +218,15 @@ class OnsetFusion:
         if not agreeing:
             return None
         self.fired = True
-        return self._evidence(step, struct_active, agreeing)
+        ev = self._evidence(step, struct_active, agreeing)
+        ev["evidence"] = "token_structure"
+        return ev
 
     def _evidence(self, step: int, struct: list[str], agree: list[str]) -> dict[str, Any]:
         signals: dict[str, Any] = {}
         for name in struct:
-            ev = self.struct[name].evidence()
+            det = self.geo.get(name) or self.struct[name]
+            ev = det.evidence()
             ev["ratio_vs_memorization"] = math.exp(ev["excess"])
             signals[name] = ev
         for name in agree:
@@ -219,3 +250,118 @@ class OnsetFusion:
     def watching(self) -> list[str]:
         """Structure signals currently tracked (empty: this run cannot get an onset)."""
         return sorted(self.struct)
+
+
+VAL_MOVED = 0.5  # val accuracy at which validation "has moved": an onset now would be late
+BACKLOG = 8  # geometry records kept while the fit is being confirmed
+GEOMETRY_SUFFIXES = STRUCTURE_METRICS + CORROBORATING + GEOMETRY_METRICS
+
+
+def is_geometry(vals: dict[str, float]) -> bool:
+    """Whether a scalars record carries anything the onset statistics watch."""
+    if WEIGHT_NORM in vals:
+        return True
+    return any(n.rpartition(".")[2] in GEOMETRY_SUFFIXES for n in vals)
+
+
+class Onset:
+    """Everything about one run's onset: arming, statistics, veto and the onset step.
+
+    The run detector tells it what it sees: :meth:`fitting` when train accuracy
+    first reaches the fit threshold (geometry from then on is kept, so the
+    reference is the value *at* memorization, not after the confirmation hold),
+    :meth:`memorized` when the fit is confirmed (arms an episode and replays the
+    kept records: warm-up only, they cannot fire), :meth:`unfit` / :meth:`stop` when
+    the fit is lost or the run diverged, :meth:`val_acc` for each validation
+    accuracy (it never triggers: at :data:`VAL_MOVED` it vetoes the episode,
+    since an onset then would predict the past), and :meth:`geometry` for each
+    geometry record, which returns the onset evidence on the record that fires.
+    At most one onset per armed episode; :attr:`step` is the latest onset step.
+    """
+
+    def __init__(self, params: OnsetParams | None = None) -> None:
+        self.fusion = OnsetFusion(params)
+        self.step: int | None = None
+        self._fit_since: int | None = None
+        self._backlog: deque[tuple[int, dict[str, float]]] = deque(maxlen=BACKLOG)
+        self._val_moved = False
+
+    @property
+    def armed(self) -> bool:
+        return self.fusion.armed
+
+    @property
+    def open(self) -> bool:
+        """Armed and neither fired nor vetoed: an onset can still come."""
+        return self.fusion.armed and not self.fusion.fired
+
+    def fitting(self, step: int) -> None:
+        """Train accuracy reached the fit threshold at ``step`` (start of a streak)."""
+        if self._fit_since is None:
+            self._fit_since = step
+            self._backlog.clear()
+
+    def unfitting(self) -> None:
+        """The streak broke before it was confirmed."""
+        self._fit_since = None
+
+    def memorized(self, step: int, mem_step: int) -> None:
+        """The fit since ``mem_step`` is confirmed at ``step``: arm a fresh episode."""
+        self.fusion.arm(step)
+        for s, vals in self._backlog:
+            if s >= mem_step:
+                self.fusion.update(s, vals)  # warm-up samples only: cannot fire yet
+        self._backlog.clear()
+        if self._val_moved:
+            self.fusion.fired = True  # validation already moved: nothing left to predict
+
+    def unfit(self) -> None:
+        """The run lost its fit: the episode ends."""
+        self.fusion.disarm()
+        self._fit_since = None
+
+    def stop(self) -> None:
+        """The run diverged: no onset from now on."""
+        self.fusion.disarm()
+        self._fit_since = None
+
+    def val_acc(self, vacc: float) -> None:
+        """A validation accuracy: never a trigger; once it reaches VAL_MOVED, a veto."""
+        if vacc >= VAL_MOVED:
+            self._val_moved = True
+            if self.fusion.armed:
+                self.fusion.fired = True
+
+    def geometry(self, step: int, vals: dict[str, float]) -> dict[str, Any] | None:
+        """Feed one geometry record; the evidence (with ``summary``) on the record that fires."""
+        if self.fusion.armed:
+            if self.fusion.fired:
+                return None
+            ev = self.fusion.update(step, vals)
+            if ev is not None:
+                self.step = step
+                ev["summary"] = describe(ev)
+            return ev
+        if self._fit_since is not None:
+            self._backlog.append((step, vals))
+        return None
+
+
+def describe(ev: dict[str, Any]) -> str:
+    """One line naming the statistics that fired and agreed, with their ratios."""
+    parts = []
+    for name in ev["structure"]:
+        s = ev["signals"][name]
+        kind = ("class geometry of held-out features"
+                if name.rpartition(".")[2] in GEOMETRY_METRICS else "structure above its null")
+        parts.append(f"{name} x{s['ratio_vs_memorization']:.2f} ({kind})")
+    for name in ev["corroborating"]:
+        s = ev["signals"][name]
+        if name == WEIGHT_NORM:
+            parts.append(f"weight_norm turning down (t={s['t']:.1f})")
+        elif "ratio_vs_memorization" in s:
+            if name not in ev["structure"]:
+                parts.append(f"{name} x{s['ratio_vs_memorization']:.2f}")
+        else:
+            parts.append(f"{name} x{s['ratio_vs_extreme']:.2f}")
+    return "vs memorization: " + "; ".join(parts)
