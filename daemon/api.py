@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from typing import Any
 
 from grokwatch import wire
+from grokwatch.daemon.queryworker import MAX_EXPORT_ROWS, MAX_GLOB, glob_matcher
 from grokwatch.wire import messages
 
-MAX_EXPORT_ROWS = 5_000_000
+__all__ = ["MAX_EXPORT_ROWS", "ApiError", "handle_request"]
+
+# A snapshot is bounded so that a client always connects, whatever was sent to the daemon:
+# the most recently heard runs first; past the budgets a run comes as its summary only
+# (its series and arrays fill in from updates). The reply says what was left out.
+SNAPSHOT_MAX_RUNS = 5_000
+SNAPSHOT_MAX_POINTS = 2_000_000  # series points over all runs (~32 MB packed)
+SNAPSHOT_MAX_ARRAY_BYTES = 64 << 20  # spectra + points bytes over all runs
+DEFERRED = ("export", "alerts")  # answered by the query worker, off the loop
 
 
 class ApiError(Exception):
     """A refused request; the message is the reply's one-line ``error``."""
 
 
-def handle_request(daemon: Any, data: bytes) -> dict[str, Any]:
-    """Answer one request payload; never raises (errors become ``ok: False``)."""
+def handle_request(daemon: Any, data: bytes, ident: list[bytes] | None = None
+                   ) -> dict[str, Any] | None:
+    """Answer one request payload; never raises (errors become ``ok: False``).
+
+    Returns None when the request went to the daemon's query worker (``ident``: the
+    ROUTER envelope its reply goes back to).
+    """
     try:
         msg = wire.decode_msg(data, max_size=1 << 20)
     except wire.WireError as e:
@@ -28,6 +41,17 @@ def handle_request(daemon: Any, data: bytes) -> dict[str, Any]:
         req = messages.parse_request(msg)
     except messages.RequestError as e:
         return messages.error_reply(op if isinstance(op, str) else None, rid, str(e))
+    pat = req.get("run")
+    if req["op"] != "export" and isinstance(pat, str) and len(pat) > MAX_GLOB:
+        return messages.error_reply(op, rid, f"run glob longer than {MAX_GLOB} characters")
+    worker = getattr(daemon, "queries", None)
+    if req["op"] in DEFERRED and worker is not None and ident is not None:
+        if req["op"] == "export" and req["run"] not in daemon.ingest.runs:
+            return messages.error_reply(op, rid, f"no run named {req['run']!r}")
+        daemon.commit()  # what was received is answered
+        if not worker.submit(ident, req):
+            return messages.error_reply(op, rid, "busy: too many queries waiting; retry")
+        return None
     try:
         body = HANDLERS[req["op"]](daemon, req)
     except ApiError as e:
@@ -43,24 +67,43 @@ def _ping(daemon: Any, req: dict) -> dict:
 
 def _snapshot(daemon: Any, req: dict) -> dict:
     pat, tail, history = req["run"], req["tail"], req["history"]
+    match = glob_matcher(pat)
     # Publish every pending change first: the snapshot then covers exactly seq.
     daemon.publisher.flush_runs(daemon.ingest.runs, force=True)
+    chosen = [rs for name, rs in daemon.ingest.runs.items() if match(name)]
+    total = len(chosen)
+    if total > SNAPSHOT_MAX_RUNS:
+        chosen = sorted(chosen, key=lambda rs: rs.last_heard, reverse=True)[:SNAPSHOT_MAX_RUNS]
+    points_left, bytes_left = SNAPSHOT_MAX_POINTS, SNAPSHOT_MAX_ARRAY_BYTES
+    bare = 0
     runs = []
-    for name, rs in daemon.ingest.runs.items():
-        if not fnmatch.fnmatchcase(name, pat):
-            continue
-        series = rs.series_history() if history else rs.series_tail(tail)
-        runs.append(messages.run_data(rs.summary(), series=series, spectra=dict(rs.spectra),
-                                      points=dict(rs.points)))
-    return messages.snapshot_reply(seq=daemon.publisher.seq, epoch=daemon.publisher.epoch,
+    for rs in chosen:
+        # Sized before anything is built: a run over the budgets costs no copying.
+        n = sum(len(s) if history else min(len(s), tail) for s in rs.series.values())
+        spectra, points = dict(rs.spectra), dict(rs.points)
+        nb = sum(len(a["arr"]["b"]) for a in (*spectra.values(), *points.values()))
+        if n > points_left or nb > bytes_left:
+            series, spectra, points = {}, {}, {}
+            bare += 1
+        else:
+            series = rs.series_history() if history else rs.series_tail(tail)
+            points_left -= n
+            bytes_left -= nb
+        runs.append(messages.run_data(rs.summary(), series=series, spectra=spectra,
+                                      points=points))
+    body = messages.snapshot_reply(seq=daemon.publisher.seq, epoch=daemon.publisher.epoch,
                                    runs=runs, alerts=list(daemon.recent_alerts),
                                    hooks=list(daemon.recent_hooks))
+    if total > len(runs) or bare:
+        body["truncated"] = {"runs_total": total, "runs_left_out": total - len(runs),
+                             "runs_summary_only": bare}
+    return body
 
 
 def _runs(daemon: Any, req: dict) -> dict:
-    pat = req["run"]
+    match = glob_matcher(req["run"])
     return messages.runs_reply([rs.summary() for name, rs in daemon.ingest.runs.items()
-                                if fnmatch.fnmatchcase(name, pat)])
+                                if match(name)])
 
 
 def _status(daemon: Any, req: dict) -> dict:

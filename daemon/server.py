@@ -29,6 +29,7 @@ from grokwatch.daemon.alert import Alert
 from grokwatch.daemon.hooks import HookRunner
 from grokwatch.daemon.ingest import Ingest, Limits
 from grokwatch.daemon.publisher import Publisher
+from grokwatch.daemon.queryworker import QueryWorker
 from grokwatch.daemon.store import Store, StoreError
 
 log = logging.getLogger("grokwatch.daemon")
@@ -187,6 +188,7 @@ class Daemon:
             self.close_early()
             raise
         self.publisher = Publisher(self.pub_sock)
+        self.queries = QueryWorker(cfg.db)
         t0 = time.perf_counter()
         self.ingest.restore()
         for a in self.store.load_alerts(limit=RECENT_ALERTS):
@@ -372,11 +374,22 @@ class Daemon:
                 return
             if len(parts) < 2:
                 continue
-            reply = api.handle_request(self, parts[-1])
+            reply = api.handle_request(self, parts[-1], parts[:-1])
+            if reply is None:
+                continue  # answered by the query worker (see _send_query_replies)
             try:
                 sock.send_multipart([*parts[:-1], wire.encode_msg(reply)], zmq.NOBLOCK)
             except zmq.ZMQError:
                 pass  # client gone
+
+    def _send_query_replies(self) -> None:
+        done = self.queries.done
+        while not done.empty():
+            ident, data = done.get_nowait()
+            try:
+                self.api_sock.send_multipart([*ident, data], zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # client gone or too slow
 
     def _drain_hooks(self) -> None:
         for ev in self.hooks.drain_events():
@@ -414,6 +427,8 @@ class Daemon:
                 self._guard("commit", self.commit)
             if self.api_sock in events:
                 self._guard("api", self._drain_api)
+            if not self.queries.done.empty():
+                self._guard("queries", self._send_query_replies)
             if now - last_pubscan >= 0.02:
                 self._guard("publish", self.publisher.flush_runs, ing.runs, now=now)
                 last_pubscan = now
@@ -460,6 +475,7 @@ class Daemon:
                 self.commit()
         self.commit()
         self._drain_hooks()
+        self.queries.close()
         self.hooks.close(timeout=2.0)
         self._drain_hooks()
         self.ingest.info_interval = 0.0  # write every run's summary now
@@ -493,7 +509,8 @@ class Daemon:
                               "api": self.cfg.api},
                 "rates": {"records_per_s": sum(rs.rate() for rs in self.ingest.runs.values()),
                           "records_avg_per_s": st["records"] / uptime if uptime else 0.0},
-                "queues": {"pending_rows": st["pending_rows"], "hooks": self.hooks.stats()},
+                "queues": {"pending_rows": st["pending_rows"], "hooks": self.hooks.stats(),
+                           "queries": self.queries.stats()},
                 "store": {"rows": self.store.rows_written, "commits": self.store.commits,
                           "commit_ms_p50": cms[len(cms) // 2] if cms else 0.0,
                           "commit_ms_max": cms[-1] if cms else 0.0},
