@@ -3,7 +3,8 @@
 Each command module contributes its subcommands through ``register(subparsers)``,
 in the help order below: :mod:`.daemon` (daemon), :mod:`.queries` (runs,
 status, export, alerts), :mod:`.replay` (replay), :mod:`.hooks` (hooks test,
-hooks check), :mod:`.tui` (tui), :mod:`.train` (train), :mod:`.demo` (demo).
+hooks check), :mod:`.tui` (tui), :mod:`.train` (train), :mod:`.demo` (demo),
+:mod:`.sweep` (sweep, phases).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import argparse
 import sys
 
 from grokwatch import __version__
-from grokwatch.cli import daemon, demo, hooks, queries, replay, train, tui
+from grokwatch.cli import daemon, demo, hooks, queries, replay, sweep, train, tui
 
 # Modules that contribute subcommands, in help order.
-COMMANDS = (daemon, queries, replay, hooks, tui, train, demo)
+COMMANDS = (daemon, queries, replay, hooks, tui, train, demo, sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:
