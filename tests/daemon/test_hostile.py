@@ -507,3 +507,51 @@ def test_acks_keep_flowing_during_a_big_export(start_daemon, tmp_path):
     assert len(reply["rows"]) == 600_000
     # The loop answered the stream while the worker built the export.
     assert acked_before_reply >= max(1, int(export_s / 0.1) // 3), (acked_before_reply, export_s)
+
+
+# ---------------------------------------------------------------- finding 5 (disk full)
+
+
+def test_disk_full_keeps_the_daemon_up_and_loses_nothing(start_daemon, tmp_path):
+    import subprocess
+
+    import pytest
+
+    from grokwatch.probe import Probe
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=384k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        h = start_daemon(args=["--db", str(mnt / "g.db")])
+        p = Probe("full", endpoint=h.ingest, capacity=20_000)
+        try:
+            names = {f"metric_{j:02d}": 0.5 for j in range(60)}
+            n = 1_500  # ~1.5 MB of records: far over the 384 KiB filesystem
+            for step in range(n):
+                p.log(step, **names)
+            st = wait_for(lambda: (lambda s: s if s["store_error"] else None)(
+                h.request("status")["status"]), timeout=20)
+            assert "full" in st["store_error"]["error"].lower(), st["store_error"]
+            time.sleep(1.0)
+            assert h.proc.poll() is None  # still up
+            assert h.request("ping")["ok"]
+            assert p.pending > 0  # not acked: the probe keeps what could not be stored
+            alerts = h.request("snapshot")["alerts"]
+            assert any(a["kind"] == "store_error" and a["status"] == "firing" for a in alerts)
+            # Space again: the daemon resumes on its own and stores everything.
+            subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
+            wait_for(lambda: h.request("status")["status"]["store_error"] is None, timeout=30)
+            assert p.flush(30.0)
+        finally:
+            p.close(10.0)
+        alerts = h.request("snapshot")["alerts"]
+        assert any(a["kind"] == "store_error" and a["status"] == "resolved" for a in alerts)
+        h.stop()
+        steps = [q for _, q, k in stored(mnt / "g.db", "full") if k == "scalars"]
+        assert len(steps) == n and len(set(steps)) == n
+        assert "Traceback" not in h.stderr_text()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
