@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from grokwatch import client, wire
-from grokwatch.wire import messages
+from grokwatch.client.state import ClientState
+from grokwatch.wire.names import TRAIN_ACC, VAL_ACC
 
 DEFAULT_PRESETS = ("grokking", "memorization", "comprehension", "confusion")  # start order
 STOP_TIMEOUT = 5.0  # seconds a training gets after SIGTERM before SIGKILL
@@ -226,25 +227,6 @@ class OwnDaemon:
 # ------------------------------------------------------------------ headless view
 
 
-class RunBoard:
-    """What the headless view knows, fed from :class:`grokwatch.client.CloneClient`."""
-
-    def __init__(self) -> None:
-        self.runs: dict[str, dict] = {}
-        self.alerts: list[dict] = []
-
-    def apply(self, kind: str, msg: dict) -> None:
-        if kind == "snapshot":
-            snap = messages.parse_snapshot(msg)
-            self.runs = {r["run"]: r["summary"] for r in snap["runs"]}
-            self.alerts = snap["alerts"]
-        elif kind == "run":
-            r = messages.parse_run_data(msg)
-            self.runs[r["run"]] = r["summary"]
-        elif kind == "alert" and isinstance(msg.get("alert"), dict):
-            self.alerts.append(msg["alert"])
-
-
 def _f(v: Any, spec: str = ".3f") -> str:
     return format(v, spec) if isinstance(v, (int, float)) else "-"
 
@@ -256,8 +238,8 @@ def run_line(t: Training, summary: dict | None) -> str:
     last = summary.get("last") or {}
     onset = summary.get("onset_step")
     return (f"{t.run:16s} {t.state:8s} step {_f(summary.get('step'), '>5')}  "
-            f"phase {summary.get('phase') or '-':13s} train_acc {_f(last.get('train_acc'))}  "
-            f"val_acc {_f(last.get('val_acc'))}  onset {onset if onset is not None else '-'}")
+            f"phase {summary.get('phase') or '-':13s} train_acc {_f(last.get(TRAIN_ACC))}  "
+            f"val_acc {_f(last.get(VAL_ACC))}  onset {onset if onset is not None else '-'}")
 
 
 def _alert_text(a: dict) -> str:
@@ -291,7 +273,7 @@ def headless(args: argparse.Namespace, q: Trainings, deadline: float | None,
              out: IO[str]) -> None:
     """Live text view until every training ends or the budget runs out."""
     cc = client.CloneClient(args.api, args.pub)
-    board = RunBoard()
+    board = ClientState(max_points=1)  # the view prints summaries only
     tty = out.isatty()
     drawn = 0
     t0 = time.monotonic()
@@ -310,7 +292,7 @@ def headless(args: argparse.Namespace, q: Trainings, deadline: float | None,
                 done = True
                 drawn = 0  # the message broke the in-place block: draw the next one below
             if now >= next_draw or done:
-                lines = [f"[{now - t0:6.1f} s]"] + [run_line(t, board.runs.get(t.run))
+                lines = [f"[{now - t0:6.1f} s]"] + [run_line(t, board.summary(t.run))
                                                      for t in q.items]
                 if tty and drawn:
                     out.write(f"\x1b[{drawn}F\x1b[J")  # redraw in place on a terminal

@@ -14,8 +14,9 @@ from typing import Any
 
 from grokwatch import wire
 from grokwatch.cli.daemon import env_api, env_pub
+from grokwatch.client.state import HOOK
 from grokwatch.wire import messages
-from grokwatch.wire.names import STARTING
+from grokwatch.wire.names import STARTING, TRAIN_ACC, VAL_ACC
 
 
 def register(sub: Any) -> None:
@@ -141,10 +142,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.json:
         print(_dumps(runs))
         return 0
-    cols = ("run", "state", "phase", "step", "train_acc", "val_acc", "onset", "rec/s", "gaps",
+    cols = ("run", "state", "phase", "step", TRAIN_ACC, VAL_ACC, "onset", "rec/s", "gaps",
             "drops")
     rows = [[r["run"], r["state"], r["phase"], str(r["step"]),
-             _fmt(r["last"].get("train_acc")), _fmt(r["last"].get("val_acc")),
+             _fmt(r["last"].get(TRAIN_ACC)), _fmt(r["last"].get(VAL_ACC)),
              _fmt(r["onset_step"]), f"{r.get('rate', 0.0):.0f}",
              str(r["counters"].get("gaps", 0)), str(r["counters"].get("dropped", 0))]
             for r in runs]
@@ -257,31 +258,29 @@ def cmd_alerts(args: argparse.Namespace) -> int:
                 _print_hook(h, args.json)
     if not args.follow:
         return 0
-    return _follow(args, {a.get("fingerprint", "") + repr(a.get("t")) + a.get("status", "")
-                          for a in alerts})
+    return _follow(args, {messages.alert_key(a) for a in alerts})
 
 
 def _follow(args: argparse.Namespace, seen: set[str]) -> int:
     """Stream alerts and hook events from the PUB socket (clone pattern) until interrupted."""
-    from grokwatch.client import CloneClient
+    from grokwatch.client import ClientState, CloneClient
     if args.db is not None:
         return _err("--follow needs a running daemon, not --db")
     cc = CloneClient(args.api, args.pub, snapshot_timeout=args.timeout)
+    state = ClientState(max_points=1)  # only its events are printed
     seen_hooks: set[str] = set()
     try:
         while True:
             for kind, msg in cc.poll(timeout=0.5):
-                if kind == "snapshot":
-                    # After a (re)connect: print what we missed, once.
-                    for a in msg.get("alerts", []):
-                        _follow_alert(a, args, seen)
-                    for h in msg.get("hooks", []):
-                        _follow_hook(h, args, seen_hooks)
-                elif kind == "alert":
-                    _follow_alert(msg["alert"], args, seen)
-                elif kind == "hook":
-                    _follow_hook(msg["hook"], args, seen_hooks)
-                elif kind == "disconnected" and not args.json:
+                state.apply(kind, msg)
+                # After a (re)connect the snapshot's events: print what we missed, once.
+                new = state.new_events  # alerts first, then hook events, as stored
+                for ev in [e for e in new if e.kind != HOOK] + [e for e in new if e.kind == HOOK]:
+                    if ev.kind == HOOK:
+                        _follow_hook(ev.raw, args, seen_hooks)
+                    else:
+                        _follow_alert(ev.raw, args, seen)
+                if kind == "disconnected" and not args.json:
                     print("(daemon unreachable; waiting)", file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         return 0
@@ -290,7 +289,7 @@ def _follow(args: argparse.Namespace, seen: set[str]) -> int:
 
 
 def _follow_alert(a: dict, args: argparse.Namespace, seen: set[str]) -> None:
-    key = a.get("fingerprint", "") + repr(a.get("t")) + a.get("status", "")
+    key = messages.alert_key(a)
     if key in seen:
         return
     seen.add(key)
@@ -300,7 +299,7 @@ def _follow_alert(a: dict, args: argparse.Namespace, seen: set[str]) -> None:
 
 
 def _follow_hook(h: dict, args: argparse.Namespace, seen: set[str]) -> None:
-    key = f"{h.get('fingerprint')}{h.get('rule')}{h.get('t')}{h.get('result')}"
+    key = messages.hook_key(h)
     if key in seen:
         return
     seen.add(key)

@@ -19,7 +19,8 @@ from textual.message import Message
 
 from grokwatch import wire
 from grokwatch.client import CloneClient
-from grokwatch.tui.model import prepare_snapshot
+from grokwatch.client.state import prepare_snapshot
+from grokwatch.wire.names import API_PORT, PUB_PORT, tcp
 
 
 class FeedReady(Message):
@@ -29,7 +30,7 @@ class FeedReady(Message):
 def parse_connect(spec: str | None) -> tuple[str, str]:
     """``--connect`` value -> (pub, api) endpoints.
 
-    Accepts nothing (the defaults), a host (ports 7711/7712 on it), or
+    Accepts nothing (the defaults), a host (the default PUB and API ports on it), or
     ``PUB,API`` endpoints such as ``ipc:///tmp/gw/pub,ipc:///tmp/gw/api``.
     """
     if not spec:
@@ -39,14 +40,14 @@ def parse_connect(spec: str | None) -> tuple[str, str]:
         pub, api = (p.strip() for p in spec.split(",", 1))
         for ep in (pub, api):
             if "://" not in ep:
-                raise ValueError(f"not an endpoint: {ep!r} (want e.g. tcp://HOST:7711)")
+                raise ValueError(f"not an endpoint: {ep!r} (want e.g. {tcp('HOST', PUB_PORT)})")
         return pub, api
     if "://" in spec:
         raise ValueError("give a host, or both endpoints as PUB,API")
     if not spec or any(c.isspace() for c in spec):
         raise ValueError(f"not a host name: {spec!r}")
     host = f"[{spec}]" if ":" in spec and not spec.startswith("[") else spec
-    return f"tcp://{host}:7711", f"tcp://{host}:7712"
+    return tcp(host, PUB_PORT), tcp(host, API_PORT)
 
 
 class Feed:

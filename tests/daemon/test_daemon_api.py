@@ -13,7 +13,7 @@ import time
 
 from waiting import wait_for
 
-from grokwatch.client import CloneClient, CloneState
+from grokwatch.client import ClientState, CloneClient
 from grokwatch.probe import Probe
 
 
@@ -23,7 +23,7 @@ def cli(*args, timeout=30):
 
 
 def test_alert_is_stored_published_and_listed(daemon):
-    cc, st = CloneClient(daemon.api, daemon.pub), CloneState()
+    cc, st = CloneClient(daemon.api, daemon.pub), ClientState()
     try:
         for kind, msg in cc.poll(0.2):
             st.apply(kind, msg)
@@ -32,12 +32,12 @@ def test_alert_is_stored_published_and_listed(daemon):
                 p.log(s, train_loss=1.0, train_acc=0.1)
             p.log(20, train_loss=float("nan"), train_acc=0.1)
         deadline = time.monotonic() + 5
-        while not st.alerts and time.monotonic() < deadline:
+        while not st.alerts() and time.monotonic() < deadline:
             for kind, msg in cc.poll(0.1):
                 st.apply(kind, msg)
     finally:
         cc.close()
-    [pub] = st.alerts
+    [pub] = st.alerts()
     assert pub["kind"] == "diverged" and pub["step"] == 20 and pub["run"] == "nan-run"
     assert pub["labels"] == {"lr": 0.5}  # the run's config
     stored = daemon.request("alerts", run="nan-*")["alerts"]
@@ -199,13 +199,13 @@ def test_snapshot_tail_and_history(daemon):
 
 
 def test_a_quiet_runs_rate_decays_to_zero_in_clients(daemon):
-    cc, st = CloneClient(daemon.api, daemon.pub), CloneState()
+    cc, st = CloneClient(daemon.api, daemon.pub), ClientState()
 
     def rate():
         for kind, msg in cc.poll(0.05):
             st.apply(kind, msg)
-        entry = st.runs.get("quiet-rate")
-        return entry and entry["summary"]["rate"]
+        summary = st.summary("quiet-rate")
+        return summary and summary["rate"]
 
     p = Probe("quiet-rate", endpoint=daemon.ingest)  # left open: the run stays live
     try:
@@ -216,7 +216,7 @@ def test_a_quiet_runs_rate_decays_to_zero_in_clients(daemon):
         assert wait_for(lambda: (rate() or 0) > 10)
         # Nothing more arrives: the published rate must fall to 0 without new records.
         wait_for(lambda: rate() == 0.0, timeout=8)
-        assert st.runs["quiet-rate"]["summary"]["state"] == "live"
+        assert st.summary("quiet-rate")["state"] == "live"
     finally:
         p.close(timeout=2)
         cc.close()

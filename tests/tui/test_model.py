@@ -1,4 +1,4 @@
-"""The client-side model: snapshot, updates, bounds, events."""
+"""The client-side state (ClientState, the TUI's model): snapshot, updates, bounds, events."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import numpy as np
 import tuidata as D
 
 from grokwatch import wire
-from grokwatch.tui.model import MAX_POINTS, Model, Series
+from grokwatch.client.state import MAX_POINTS, ClientState, Series, prepare_snapshot
 
 
 def test_snapshot_builds_runs_series_arrays_and_events():
-    m = Model()
+    m = ClientState()
     m.apply_snapshot(D.snapshot())
     assert sorted(m.runs) == ["grok-wd1", "memo-wd0", "nan-lr1"]
     rv = m.runs["grok-wd1"]
@@ -28,7 +28,7 @@ def test_snapshot_builds_runs_series_arrays_and_events():
 
 
 def test_run_update_appends_only_new_points_and_bumps_version():
-    m = Model()
+    m = ClientState()
     m.apply_snapshot(D.snapshot())
     rv = m.runs["memo-wd0"]
     v0, n0 = rv.version, len(rv.series["val_acc"])
@@ -41,7 +41,7 @@ def test_run_update_appends_only_new_points_and_bumps_version():
 
 
 def test_unknown_run_in_update_is_added():
-    m = Model()
+    m = ClientState()
     m.apply_snapshot({"seq": 0, "runs": [], "alerts": [], "hooks": []})
     v = m.version
     m.apply("run", D.update(D.summary("new-run")))
@@ -49,7 +49,7 @@ def test_unknown_run_in_update_is_added():
 
 
 def test_bad_messages_are_ignored_not_raised():
-    m = Model()
+    m = ClientState()
     m.apply_snapshot({"seq": 0, "runs": [{"no": "name"}, 5], "alerts": [7], "hooks": None})
     assert m.runs == {}
     assert m.apply("run", {"run": "no-summary"}) is None
@@ -61,7 +61,7 @@ def test_bad_messages_are_ignored_not_raised():
 
 
 def test_nan_values_survive():
-    m = Model()
+    m = ClientState()
     m.apply("run", D.update(D.summary("r"),
                             series={"train_loss": {"steps": [1, 2], "values": [1.0, math.nan]}}))
     a = m.runs["r"].series["train_loss"].array()
@@ -77,7 +77,7 @@ def test_series_is_bounded_and_spans_the_whole_run():
 
 
 def test_disconnect_keeps_state_and_snapshot_replaces_it():
-    m = Model()
+    m = ClientState()
     m.apply_snapshot(D.snapshot())
     m.apply("disconnected", {})
     assert not m.connected and len(m.runs) == 3  # last state kept
@@ -86,7 +86,7 @@ def test_disconnect_keeps_state_and_snapshot_replaces_it():
 
 
 def test_alert_and_hook_updates():
-    m = Model()
+    m = ClientState()
     m.apply_snapshot(D.snapshot())
     m.apply("alert", {"seq": 9, "alert": D.alert("memo-wd0", "stalled", 300, D.T0 + 99)})
     m.apply("hook", {"seq": 10, "hook": D.hook("memo-wd0", D.T0 + 100, result="timeout")})
@@ -96,7 +96,7 @@ def test_alert_and_hook_updates():
 
 
 def test_packed_arrays_roundtrip_in_run_update():
-    m = Model()
+    m = ClientState()
     arr = np.array([3.0, 1.0, 2.0], dtype=np.float32)
     m.apply("run", D.update(D.summary("r"),
                             spectra={"e.sv": {"step": 5, "arr": wire.pack_array(arr)}}))
@@ -132,9 +132,8 @@ def test_series_keeps_first_newest_and_an_even_spread_across_thinnings():
 
 
 def test_prepared_snapshot_applies_like_the_raw_one():
-    from grokwatch.tui.model import prepare_snapshot
 
-    a, b = Model(), Model()
+    a, b = ClientState(), ClientState()
     a.apply_snapshot(D.snapshot())
     b.apply("snapshot", prepare_snapshot(D.snapshot()))
     assert sorted(a.runs) == sorted(b.runs) and b.snapshots == 1 and b.connected
@@ -142,3 +141,25 @@ def test_prepared_snapshot_applies_like_the_raw_one():
     assert np.array_equal(a.runs["grok-wd1"].series["val_acc"].array(),
                           b.runs["grok-wd1"].series["val_acc"].array())
     assert [e.kind for e in b.runs["grok-wd1"].alerts] == ["memorized", "onset"]
+
+
+def test_new_events_are_what_the_last_message_brought():
+    m = ClientState()
+    m.apply("snapshot", D.snapshot())
+    assert [e.kind for e in m.new_events] == ["memorized", "memorized", "onset", "hook",
+                                              "diverged"]
+    m.apply("alert", {"seq": 9, "alert": D.alert("memo-wd0", "stalled", 300, D.T0 + 99)})
+    assert [e.raw["kind"] for e in m.new_events] == ["stalled"]
+    m.apply("run", D.update(D.summary("memo-wd0", step=2001)))
+    assert m.new_events == [] and m.summary("memo-wd0")["step"] == 2001
+    assert m.summary("nobody") is None
+    assert [a["kind"] for a in m.alerts()][-1] == "stalled" and len(m.hooks()) == 1
+
+
+def test_bounds_are_the_states_own():
+    m = ClientState(max_points=8, max_events=2)
+    m.apply("snapshot", D.snapshot())
+    assert len(m.events) == 2 and len(m.runs["grok-wd1"].series["val_acc"]) <= 8
+    m.apply("run", D.update(D.summary("fresh"), series={
+        "x": {"steps": list(range(100)), "values": [0.0] * 100}}))
+    assert len(m.runs["fresh"].series["x"]) <= 8

@@ -9,18 +9,23 @@ import numpy as np
 import pytest
 
 from grokwatch import client
-from grokwatch.client import CloneClient, CloneState
+from grokwatch.client import ClientState, CloneClient
 from grokwatch.probe import Probe
 
 
-def comparable(state: CloneState) -> dict:
-    """A client's state minus the one field that is a moving measurement (rate)."""
+def comparable(state: ClientState, tail: int = 256) -> dict:
+    """A client's state minus the one field that is a moving measurement (rate), each series
+    cut to the snapshot's ``tail`` (a client there from the start holds more)."""
     out = {}
-    for name, entry in state.runs.items():
-        summary = {k: v for k, v in entry["summary"].items() if k != "rate"}
-        out[name] = {"summary": summary, "series": entry["series"],
-                     "spectra": entry["spectra"], "points": entry["points"]}
-    return {"runs": out, "alerts": state.alerts}
+    for name, rv in state.runs.items():
+        summary = {k: v for k, v in rv.summary.items() if k != "rate"}
+        series = {n: {"steps": s.step_array()[-tail:].tolist(),
+                      "values": s.array()[-tail:].tolist()} for n, s in rv.series.items()}
+        arrays = [{n: (step, a.tolist()) for n, (step, a) in d.items()}
+                  for d in (rv.spectra, rv.points)]
+        out[name] = {"summary": summary, "series": series, "spectra": arrays[0],
+                     "points": arrays[1]}
+    return {"runs": out, "alerts": state.alerts()}
 
 
 def pump(pairs, seconds):
@@ -47,7 +52,7 @@ def test_request_errors_are_one_line(daemon):
 
 
 def test_late_and_reconnecting_clients_match_the_early_one(daemon):
-    early = (CloneClient(daemon.api, daemon.pub), CloneState())
+    early = (CloneClient(daemon.api, daemon.pub), ClientState())
     pump([early], 0.3)
     assert early[1].snapshots == 1 and early[1].runs == {}
     rng = np.random.default_rng(0)
@@ -61,8 +66,8 @@ def test_late_and_reconnecting_clients_match_the_early_one(daemon):
                 # Every 100 steps: geometry metrics, spectra and a constellation.
                 p.observe(step, embed=rng.standard_normal((5, 8)))
             if step == 250:
-                late = (CloneClient(daemon.api, daemon.pub), CloneState())
-                reconn = (CloneClient(daemon.api, daemon.pub), CloneState())
+                late = (CloneClient(daemon.api, daemon.pub), ClientState())
+                reconn = (CloneClient(daemon.api, daemon.pub), ClientState())
             if step == 400:
                 reconn[0].close()  # disconnect, miss a stretch of updates, reconnect
             if step == 480:
@@ -82,7 +87,7 @@ def test_late_and_reconnecting_clients_match_the_early_one(daemon):
         run = a["runs"]["clone-1"]
         assert run["summary"]["state"] == "finished" and run["summary"]["step"] == 599
         assert run["series"]["train_acc"]["steps"] == list(range(600 - 256, 600))
-        assert run["spectra"] and all(v["step"] == 500 for v in run["spectra"].values())
+        assert run["spectra"] and all(step == 500 for step, _ in run["spectra"].values())
         assert run["points"] and "embed.fourier_conc" in run["summary"]["last"]
         assert reconn[1].snapshots == 2
     finally:
@@ -94,7 +99,7 @@ def test_late_and_reconnecting_clients_match_the_early_one(daemon):
 
 
 def test_client_resnapshots_after_a_daemon_restart(daemon):
-    cc, st = CloneClient(daemon.api, daemon.pub, heartbeat_timeout=1.5), CloneState()
+    cc, st = CloneClient(daemon.api, daemon.pub, heartbeat_timeout=1.5), ClientState()
     try:
         with Probe("before", endpoint=daemon.ingest) as p:
             p.log(1, loss=1.0)
@@ -116,7 +121,7 @@ def test_client_resnapshots_after_a_daemon_restart(daemon):
 
 def test_client_reports_a_dropped_link_at_once_and_resnapshots_when_back(daemon):
     # A heartbeat timeout far beyond the test: only the SUB socket's monitor can tell.
-    cc, st = CloneClient(daemon.api, daemon.pub, heartbeat_timeout=60), CloneState()
+    cc, st = CloneClient(daemon.api, daemon.pub, heartbeat_timeout=60), ClientState()
     kinds: list[str] = []
 
     def pump_until(cond, seconds):

@@ -1,6 +1,6 @@
 """The client side of the daemon's protocol (CLI commands, TUI, benches).
 
-Two pieces, both speaking only :mod:`grokwatch.wire`:
+Three pieces, all speaking only :mod:`grokwatch.wire`:
 
 * :func:`request` sends one request to the daemon's API ROUTER and returns the
   reply map (or raises :class:`DaemonUnavailable` after a bounded wait).
@@ -8,6 +8,9 @@ Two pieces, both speaking only :mod:`grokwatch.wire`:
   stream first, then take a snapshot, drop updates already covered by it,
   and take a fresh snapshot on a sequence gap, on another daemon epoch, when
   the heartbeat stops, or after the SUB connection dropped.
+* :class:`~grokwatch.client.state.ClientState` applies what :class:`CloneClient`
+  yields (snapshots and updates) to one client-side copy of the daemon's state:
+  the TUI, the headless demo and ``grokwatch alerts --follow`` all use it.
 
 Message shapes, requests, replies and updates: :mod:`grokwatch.wire.messages`.
 """
@@ -23,7 +26,10 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from grokwatch import wire
+from grokwatch.client.state import ClientState
 from grokwatch.wire import messages
+
+__all__ = ["HEARTBEAT_TIMEOUT", "ClientState", "CloneClient", "DaemonUnavailable", "request"]
 
 HEARTBEAT_TIMEOUT = 3.0  # seconds without any update or hugz -> re-snapshot
 
@@ -204,52 +210,3 @@ class CloneClient:
             kind = topic.decode("ascii", "replace")
             yield kind, msg
 
-
-class CloneState:
-    """A client-side mirror of the daemon's state, fed with :meth:`CloneClient.poll` output.
-
-    ``runs`` maps a run name to ``{"summary": RunSummary, "series": Series,
-    "spectra": Arrays, "points": Arrays}``; series keep the last ``tail``
-    points (the daemon's snapshot default), so a client that joined late and
-    one connected from the start hold the same state.
-    """
-
-    def __init__(self, tail: int = 256, max_events: int = 1000) -> None:
-        self.tail = tail
-        self.max_events = max_events
-        self.runs: dict[str, dict[str, Any]] = {}
-        self.alerts: list[dict] = []
-        self.hooks: list[dict] = []
-        self.snapshots = 0
-
-    def apply(self, kind: str, msg: dict) -> None:
-        """Apply one ``(kind, msg)`` from :meth:`CloneClient.poll`."""
-        if kind == "snapshot":
-            snap = messages.parse_snapshot(msg)
-            self.snapshots += 1
-            self.runs = {}
-            for r in snap["runs"]:
-                self.runs[r["run"]] = {"summary": r["summary"], "series": {}, "spectra": {},
-                                       "points": {}}
-                self._merge(r)
-            self.alerts = snap["alerts"][-self.max_events:]
-            self.hooks = snap["hooks"][-self.max_events:]
-        elif kind == "run":
-            r = messages.parse_run_data(msg)
-            entry = self.runs.setdefault(r["run"], {"summary": {}, "series": {},
-                                                    "spectra": {}, "points": {}})
-            entry["summary"] = r["summary"]
-            self._merge(r)
-        elif kind == "alert":
-            self.alerts = [*self.alerts, msg["alert"]][-self.max_events:]
-        elif kind == "hook":
-            self.hooks = [*self.hooks, msg["hook"]][-self.max_events:]
-
-    def _merge(self, r: messages.RunData) -> None:
-        entry = self.runs[r["run"]]
-        for name, s in r["series"].items():
-            cur = entry["series"].setdefault(name, {"steps": [], "values": []})
-            cur["steps"] = (cur["steps"] + list(s["steps"]))[-self.tail:] if self.tail else []
-            cur["values"] = (cur["values"] + list(s["values"]))[-self.tail:] if self.tail else []
-        entry["spectra"].update(r["spectra"])
-        entry["points"].update(r["points"])
