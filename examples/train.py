@@ -28,6 +28,7 @@ import torch
 
 from grokwatch.examples.models import MODELS, build_model
 from grokwatch.examples.tasks import OPS, Split, make_task
+from grokwatch.wire.names import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS
 
 FIT_ACC = 0.99  # train accuracy that counts as "memorized" in the summary
 
@@ -173,8 +174,8 @@ def run_workload(cfg: WorkloadConfig, probe_endpoint: str | None = None, *,
             logging = step % cfg.log_every == 0 or step == cfg.steps
             if logging:
                 # Metrics of the weights *before* this step's update, as is customary.
-                row = {"step": step, "train_loss": float(loss.detach()),
-                       "train_acc": _accuracy(out.detach(), train.y),
+                row = {"step": step, TRAIN_LOSS: float(loss.detach()),
+                       TRAIN_ACC: _accuracy(out.detach(), train.y),
                        **_evaluate(model, loss_fn, val)}
             if step < cfg.steps:  # the last index only measures
                 loss.backward()
@@ -185,7 +186,7 @@ def run_workload(cfg: WorkloadConfig, probe_endpoint: str | None = None, *,
                 probe.log(step, **{k: v for k, v in row.items() if k != "step"})
                 if on_log is not None:
                     on_log(row)
-                if stop_at is None and cfg.until_val is not None and row["val_acc"] >= cfg.until_val:
+                if stop_at is None and cfg.until_val is not None and row[VAL_ACC] >= cfg.until_val:
                     stop_at = step + cfg.extra_steps
             if step % cfg.observe_every == 0:
                 probe.observe(step, model=model, embed=model.embed_matrix().detach(),
@@ -199,9 +200,9 @@ def run_workload(cfg: WorkloadConfig, probe_endpoint: str | None = None, *,
     final = history[-1] if history else {}
     return {
         "run": run, "config": asdict(cfg), "steps": last_step, "seconds": seconds,
-        "t_mem": _first(history, "train_acc", FIT_ACC), "t_50": _first(history, "val_acc", 0.5),
-        "t_90": _first(history, "val_acc", 0.9),
-        "train_acc": final.get("train_acc"), "val_acc": final.get("val_acc"),
+        "t_mem": _first(history, TRAIN_ACC, FIT_ACC), "t_50": _first(history, VAL_ACC, 0.5),
+        "t_90": _first(history, VAL_ACC, 0.9),
+        TRAIN_ACC: final.get(TRAIN_ACC), VAL_ACC: final.get(VAL_ACC),
         "stopped": stopped, "history": history,
     }
 
@@ -209,4 +210,4 @@ def run_workload(cfg: WorkloadConfig, probe_endpoint: str | None = None, *,
 @torch.no_grad()
 def _evaluate(model: torch.nn.Module, loss_fn: Callable, split: Split) -> dict[str, float]:
     out = model(split.a, split.b)
-    return {"val_loss": float(loss_fn(out, split.y)), "val_acc": _accuracy(out, split.y)}
+    return {VAL_LOSS: float(loss_fn(out, split.y)), VAL_ACC: _accuracy(out, split.y)}

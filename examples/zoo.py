@@ -32,6 +32,7 @@ import torch
 
 from grokwatch.examples.models import DigitsMLP, build_model
 from grokwatch.examples.tasks import OPS, make_digits, make_task
+from grokwatch.wire.names import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS
 
 PROBE_BATCH = 256  # held-out inputs whose features the probe measures
 FIT_ACC = 0.99
@@ -146,12 +147,12 @@ def run_zoo(cfg: ZooConfig, probe: Any, *, threads: int = 1) -> dict[str, Any]:
             with torch.no_grad():
                 out = model(*data.train)
                 vout = model(*data.val)
-                row = {"train_loss": float(loss_fn(out, data.ytr)),
-                       "train_acc": _acc(out, data.ytr),
-                       "val_loss": float(loss_fn(vout, data.yva)), "val_acc": _acc(vout, data.yva)}
+                row = {TRAIN_LOSS: float(loss_fn(out, data.ytr)),
+                       TRAIN_ACC: _acc(out, data.ytr),
+                       VAL_LOSS: float(loss_fn(vout, data.yva)), VAL_ACC: _acc(vout, data.yva)}
             probe.log(step, **row)
             hist.append({"step": step, **row})
-            if stop_at is None and cfg.until_val is not None and row["val_acc"] >= cfg.until_val:
+            if stop_at is None and cfg.until_val is not None and row[VAL_ACC] >= cfg.until_val:
                 stop_at = step + cfg.extra_steps
         if due is None or due(step):
             probe.observe(step, model=model, **observe_kwargs(model, cfg, data))
@@ -173,9 +174,9 @@ def run_zoo(cfg: ZooConfig, probe: Any, *, threads: int = 1) -> dict[str, Any]:
         return next((int(r["step"]) for r in hist if r[key] >= v), None)
 
     return {"config": asdict(cfg), "seconds": seconds, "steps": int(hist[-1]["step"]),
-            "t_mem": first("train_acc", FIT_ACC), "t_50": first("val_acc", 0.5),
-            "t_90": first("val_acc", 0.9), "train_acc": hist[-1]["train_acc"],
-            "val_acc": hist[-1]["val_acc"], "history": hist}
+            "t_mem": first(TRAIN_ACC, FIT_ACC), "t_50": first(VAL_ACC, 0.5),
+            "t_90": first(VAL_ACC, 0.9), TRAIN_ACC: hist[-1][TRAIN_ACC],
+            VAL_ACC: hist[-1][VAL_ACC], "history": hist}
 
 
 def run_with_probe(cfg: ZooConfig, run: str, endpoint: str | None = None,
