@@ -12,7 +12,7 @@ from typing import Any
 
 from grokwatch import client, wire
 from grokwatch.cli.train import _FIELDS
-from grokwatch.sweep import diagram
+from grokwatch.client import diagram
 from grokwatch.sweep.spec import SpecError, SweepSpec, load_spec
 
 # The `grokwatch train` flags a preset sweep may set or sweep over, with their types.
@@ -97,9 +97,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     try:
         client.request(api, "ping", timeout=3.0)
-    except client.DaemonUnavailable:
-        print(f"grokwatch sweep: no daemon answers at {api}; start one (grokwatch daemon) "
-              "or give --api/--ingest", file=sys.stderr)
+    except client.DaemonUnavailable as e:
+        print(f"grokwatch sweep: {e}; start a daemon (grokwatch daemon) or give --api/--ingest",
+              file=sys.stderr)
         return 1
     backend = None
     if args.ray is not None:

@@ -1,6 +1,7 @@
 """The phase diagram of a sweep: run summaries on a grid of two config keys.
 
-Pure data (no daemon, no terminal): :func:`build` places each run at its two axis values,
+Shared by ``grokwatch phases`` and the TUI's phase map (so both place and letter runs the
+same way). Pure data (no daemon, no terminal): :func:`build` places each run at its two axis values,
 :func:`text` draws the grid with one letter per cell (C comprehension, G grokking,
 M memorization, X confusion, D diverged, ``?`` undecided, F failed, S stopped) and the
 onset step; :func:`rows` is the flat table behind ``--json`` and ``--csv``.
