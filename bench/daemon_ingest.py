@@ -32,12 +32,13 @@ import zmq
 from daemonkit import PER_FRAME, SCALARS, Daemon, make_frames, sender
 
 from grokwatch import client, wire
+from grokwatch.wire.names import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS
 
 
 def values(step: int) -> dict[str, float]:
     """The scalars of a step: losses falling, training accuracy rising."""
     x = 1.0 / (step + 1)
-    return {"train_loss": x, "train_acc": 1 - x, "val_loss": 2 * x, "val_acc": 0.1}
+    return {TRAIN_LOSS: x, TRAIN_ACC: 1 - x, VAL_LOSS: 2 * x, VAL_ACC: 0.1}
 
 
 # ---------------------------------------------------------------- 1. raw limit

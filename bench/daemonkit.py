@@ -18,8 +18,9 @@ from collections.abc import Callable
 import zmq
 
 from grokwatch import client, wire
+from grokwatch.wire.names import TRAINING_METRICS
 
-SCALARS = ("train_loss", "train_acc", "val_loss", "val_acc")  # 4 per wire record
+SCALARS = TRAINING_METRICS  # 4 per wire record
 PER_FRAME = 200  # wire records per frame, as the probe batches in a fast loop
 
 

@@ -32,6 +32,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from grokwatch.wire.names import TRAIN_ACC, VAL_ACC, WEIGHT_NORM
+
 # Gromov's quadratic MLP (fast) and the reference one-hot MLP; full batch AdamW.
 QUAD = {"model": "quadratic", "lr": 1e-2, "beta2": 0.98, "log_every": 10, "observe_every": 10,
         "weight_decay": 1.0, "frac": 0.3, "steps": 2000, "until_val": 0.95, "extra_steps": 40}
@@ -148,13 +150,13 @@ def main() -> int:
         costs: dict[str, list[float]] = {}
         mismatches: list[str] = []
         for name, _cfg in runs:
-            rows = [row for m in ("train_acc", "val_acc") for row in client.request(
+            rows = [row for m in (TRAIN_ACC, VAL_ACC) for row in client.request(
                 api, "export", run=name, metric=m, timeout=30)["rows"]]
             alerts = client.request(api, "alerts", run=name, timeout=30)["alerts"]
             onset = [a for a in alerts if a["kind"] == "onset" and a["status"] == "firing"]
-            t_mem = _first(rows, "train_acc", 0.99)
-            t_50 = _first(rows, "val_acc", 0.5)
-            t_10 = _first(rows, "val_acc", 0.1)
+            t_mem = _first(rows, TRAIN_ACC, 0.99)
+            t_50 = _first(rows, VAL_ACC, 0.5)
+            t_10 = _first(rows, VAL_ACC, 0.1)
             t_on = onset[0]["step"] if onset else None
             table.append({"run": name, "control": name.startswith("ctl-"), "t_mem": t_mem,
                           "t_onset": t_on, "t_50": t_50, "t_10": t_10,
@@ -242,7 +244,7 @@ def _replay_cost(name: str, rows: list[dict], live: list[dict]) -> dict[str, lis
         t0 = clock()
         alerts = det.on_scalars(step, t, vals)
         dt = clock() - t0
-        out["geometry" if "weight_norm" in vals else "train"].append(dt)
+        out["geometry" if WEIGHT_NORM in vals else "train"].append(dt)
         got += [(a.kind, a.status, a.step) for a in alerts]
     want = [(a["kind"], a["status"], a["step"]) for a in live
             if a["kind"] not in ("stalled", "lost", "dropped")]

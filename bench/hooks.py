@@ -32,6 +32,7 @@ from daemonkit import SCALARS, Daemon, make_frames, sender
 from grokwatch.daemon.alert import Alert
 from grokwatch.daemon.hookrules import parse_rules
 from grokwatch.daemon.hooks import HookRunner
+from grokwatch.wire.names import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS
 
 # ---------------------------------------------------------------- 1. submit cost
 
@@ -88,7 +89,7 @@ def values(steps: int, diverge: bool) -> Callable[[int], dict[str, float]]:
 
     def at(step: int) -> dict[str, float]:
         x = float("nan") if diverge and step == steps - 1 else 1.0 / (step + 1)
-        return {"train_loss": x, "train_acc": 0.5, "val_loss": 2.0, "val_acc": 0.1}
+        return {TRAIN_LOSS: x, TRAIN_ACC: 0.5, VAL_LOSS: 2.0, VAL_ACC: 0.1}
     return at
 
 

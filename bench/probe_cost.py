@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 
+from grokwatch.wire.names import TRAIN_ACC, TRAIN_LOSS, VAL_ACC
+
 ROUTER = r"""
 import sys, zmq
 from grokwatch import wire
@@ -113,8 +115,8 @@ def bench_calls(endpoint: str, absent: str, quick: bool) -> dict[str, float]:
 
     def raw(s: int) -> None:
         data = msgpack.packb({"k": "scalars", "seq": s + 1, "t": time.time(), "step": s,
-                              "vals": {"train_loss": vals[0], "train_acc": vals[1],
-                                       "val_acc": vals[2]}})
+                              "vals": {TRAIN_LOSS: vals[0], TRAIN_ACC: vals[1],
+                                       VAL_ACC: vals[2]}})
         try:
             sock.send(data, zmq.NOBLOCK)
         except zmq.Again:
@@ -130,9 +132,9 @@ def bench_calls(endpoint: str, absent: str, quick: bool) -> dict[str, float]:
         w = SummaryWriter(d)
 
         def tb(s: int) -> None:
-            w.add_scalar("train_loss", vals[0], s)
-            w.add_scalar("train_acc", vals[1], s)
-            w.add_scalar("val_acc", vals[2], s)
+            w.add_scalar(TRAIN_LOSS, vals[0], s)
+            w.add_scalar(TRAIN_ACC, vals[1], s)
+            w.add_scalar(VAL_ACC, vals[2], s)
 
         out["TensorBoard 3x add_scalar"] = per_call_us(tb, blocks // 3, 30)
         w.close()

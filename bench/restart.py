@@ -21,6 +21,7 @@ import time
 
 from grokwatch import client, wire
 from grokwatch.daemon.store import open_store
+from grokwatch.wire.names import TRAIN_LOSS, VAL_ACC
 
 
 def build(db: str, runs: int, records: int) -> float:
@@ -35,7 +36,7 @@ def build(db: str, runs: int, records: int) -> float:
             name = f"run-{i:06d}"
             rid = st.run_id(name)
             recs = [wire.hello(1, host="bench", pid=i, modulus=97, t=now)]
-            recs += [wire.scalars(q, q, {"train_loss": 1.0 / q, "val_acc": 0.01 * q}, t=now)
+            recs += [wire.scalars(q, q, {TRAIN_LOSS: 1.0 / q, VAL_ACC: 0.01 * q}, t=now)
                      for q in range(2, records + 1)]
             data = wire.encode_frame(name, i + 1, recs)
             frames.append((rid, i + 1, 1, records, records, now, data))

@@ -36,6 +36,7 @@ import numpy as np
 import zmq
 
 from grokwatch import client, wire
+from grokwatch.wire.names import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS, WEIGHT_NORM
 
 CLK = os.sysconf("SC_CLK_TCK")
 LAG_SCALAR = "bench.t_send"  # each update carries its send time (unix) in this scalar
@@ -183,9 +184,9 @@ class Load:
     def tick(self, i: int, with_spectrum: bool) -> None:
         s = self.step[i] = self.step[i] + 10
         x = s / 2000.0
-        vals = {"train_loss": float(np.exp(-x)), "train_acc": float(min(1.0, x * 5)),
-                "val_acc": float(1 / (1 + np.exp(-(x - 5 - i % 7)))), "val_loss": 2.0 - x / 10,
-                "weight_norm": 40.0 - x, "bench.t_send": time.time()}
+        vals = {TRAIN_LOSS: float(np.exp(-x)), TRAIN_ACC: float(min(1.0, x * 5)),
+                VAL_ACC: float(1 / (1 + np.exp(-(x - 5 - i % 7)))), VAL_LOSS: 2.0 - x / 10,
+                WEIGHT_NORM: 40.0 - x, "bench.t_send": time.time()}
         recs = [wire.scalars(self._next(i), s, vals)]
         if with_spectrum:
             power = np.abs(np.sin(np.arange(48) * (i + 1))).astype(np.float32)
