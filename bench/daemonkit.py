@@ -18,9 +18,9 @@ from collections.abc import Callable
 import zmq
 
 from grokwatch import client, wire
-from grokwatch.wire.names import TRAINING_METRICS
+from grokwatch.wire.names import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS
 
-SCALARS = TRAINING_METRICS  # 4 per wire record
+SCALARS = (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC)  # 4 per wire record
 PER_FRAME = 200  # wire records per frame, as the probe batches in a fast loop
 
 
