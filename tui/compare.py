@@ -13,6 +13,7 @@ from grokwatch.tui.constellation import BRAILLE_BASE, BRAILLE_BITS
 from grokwatch.tui.model import Model, RunView
 from grokwatch.tui.sparkline import downsample, fmt
 from grokwatch.tui.style import DIM, LABEL, SERIES_COLORS, glyphs
+from grokwatch.wire.names import VAL_ACC
 
 Y_AXIS_W = 10
 MARKS = "abcdefghijklmnopqrstuvwxyz"
@@ -122,7 +123,7 @@ class CompareChart(LinesWidget):
         super().__init__(ascii=ascii, id=id)
         self.model = model
         self.runs: list[str] = []
-        self.metric = "val_acc"
+        self.metric = VAL_ACC
 
     def metrics(self) -> list[str]:
         """Metric names any compared run has."""

@@ -11,6 +11,7 @@ from grokwatch.tui.model import RunView
 from grokwatch.tui.sparkline import spark_cells, step_axis
 from grokwatch.tui.spectrum import key_freqs, spectrum_names
 from grokwatch.tui.style import DIM, KEY, LABEL, NULL, glyphs, phase_style
+from grokwatch.wire.names import TRAIN_ACC, VAL_ACC
 
 HEIGHT = 6
 
@@ -25,9 +26,9 @@ def preview_lines(rv: RunView, width: int, ascii: bool) -> list[list[Cell]]:
         ("   enter: full detail", DIM)]]
     blue = Style(color="deep_sky_blue1")
     conc = next((n for n in sorted(rv.series) if n.endswith(".fourier_conc")), None)
-    shown = [n for n in ("train_acc", "val_acc", conc, f"{conc}_null") if n in rv.series]
+    shown = [n for n in (TRAIN_ACC, VAL_ACC, conc, f"{conc}_null") if n in rv.series]
     axis = step_axis(rv, shown)
-    for name in ("train_acc", "val_acc"):
+    for name in (TRAIN_ACC, VAL_ACC):
         if name in rv.series:
             ser = rv.series[name]
             lines.append(spark_cells(name, ser.array(), width, g, blue,

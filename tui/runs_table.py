@@ -19,6 +19,7 @@ from textual.strip import Strip
 from grokwatch.tui.canvas import Cell, LinesWidget, strip
 from grokwatch.tui.model import Model, RunView
 from grokwatch.tui.style import DIM, LABEL, glyphs, phase_style, state_style
+from grokwatch.wire.names import TRAIN_ACC, VAL_ACC
 
 HEADER = Style(color="grey85", bold=True, underline=True)
 CURSOR = Style(bgcolor="grey23")
@@ -52,8 +53,8 @@ COLUMNS = (
     Column("host", "host", 12, 100, lambda r: str(r.get("host") or "-")),
     Column("step", "step", 8, 0, lambda r: str(r.get("step", "-")), right=True),
     Column("phase", "phase", 13, 0, lambda r: r.phase),
-    Column("train_acc", "train", 6, 0, lambda r: _acc(r.last("train_acc")), right=True),
-    Column("val_acc", "val", 6, 0, lambda r: _acc(r.last("val_acc")), right=True),
+    Column(TRAIN_ACC, "train", 6, 0, lambda r: _acc(r.last(TRAIN_ACC)), right=True),
+    Column(VAL_ACC, "val", 6, 0, lambda r: _acc(r.last(VAL_ACC)), right=True),
     Column("onset", "onset", 7, 0,
            lambda r: "-" if r.get("onset_step") is None else str(r.get("onset_step")),
            right=True),
@@ -62,7 +63,7 @@ COLUMNS = (
            lambda r: _rate(r.get("rate")) if r.state == "live" else "-", right=True),
     Column("state", "state", 8, 0, lambda r: r.state),
 )
-SORT_KEYS = ("name", "step", "phase", "val_acc", "onset", "rate", "state")
+SORT_KEYS = ("name", "step", "phase", VAL_ACC, "onset", "rate", "state")
 
 
 def sort_value(rv: RunView, key: str) -> tuple:
@@ -73,8 +74,8 @@ def sort_value(rv: RunView, key: str) -> tuple:
         return (0, rv.phase, rv.run)
     if key == "state":
         return (0, rv.state, rv.run)
-    if key == "val_acc":
-        v = rv.last("val_acc")
+    if key == VAL_ACC:
+        v = rv.last(VAL_ACC)
     elif key == "onset":
         v = rv.get("onset_step")
     elif key == "rate":
@@ -235,7 +236,7 @@ class RunsTable(LinesWidget, can_focus=True):
         head.append((title.ljust(name_w)[:name_w] + " ", HEADER))
         for c in cols:
             t = c.title + (arrow if self.sort == c.key or (
-                self.sort == "val_acc" and c.key == "val_acc") else "")
+                self.sort == VAL_ACC and c.key == VAL_ACC) else "")
             head.append(((t.rjust(c.width) if c.right else t.ljust(c.width))[:c.width] + " ",
                          HEADER))
         lines = [strip(head, width)]

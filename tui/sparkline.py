@@ -11,6 +11,7 @@ from textual.strip import Strip
 from grokwatch.tui.canvas import Cell, RunPanel, strip
 from grokwatch.tui.model import RunView
 from grokwatch.tui.style import DIM, LABEL, NULL, WARN, Glyphs, glyphs, kind_style
+from grokwatch.wire import names as N
 
 LABEL_W = 18
 VALUE_W = 10
@@ -156,10 +157,10 @@ def detail_rows(rv: RunView) -> list[tuple[str, str, str | None]]:
     """(label, series, reference series) for the run detail, in display order."""
     names = rv.metric_names()
     rows: list[tuple[str, str, str | None]] = []
-    for n in ("train_loss", "val_loss", "train_acc", "val_acc", "weight_norm", "grad_norm"):
+    for n in (*N.TRAINING_METRICS, N.WEIGHT_NORM, N.GRAD_NORM):
         if n in rv.series:
             rows.append((n, n, None))
-    for suffix in (".erank", ".fourier_entropy", ".fourier_conc", ".fourier_ipr"):
+    for suffix in (f".{m}" for m in (N.ERANK, N.FOURIER_ENTROPY, N.FOURIER_CONC, N.FOURIER_IPR)):
         for n in names:
             if n.endswith(suffix):
                 ref = n + "_null"

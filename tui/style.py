@@ -7,25 +7,30 @@ from dataclasses import dataclass
 
 from rich.style import Style
 
+from grokwatch.client.state import HOOK
+from grokwatch.wire import names
+from grokwatch.wire.messages import FINISHED, LIVE, LOST
+
 PHASE_COLORS = {
-    "starting": "grey62",
-    "comprehension": "green3",
-    "memorization": "gold3",
-    "grokking": "magenta",
-    "confusion": "orange3",
-    "diverged": "red1",
+    names.STARTING: "grey62",
+    names.COMPREHENSION: "green3",
+    names.MEMORIZATION: "gold3",
+    names.GROKKING: "magenta",
+    names.CONFUSION: "orange3",
+    names.DIVERGED: "red1",
 }
+assert set(PHASE_COLORS) == set(names.PHASES)
 KIND_COLORS = {
-    "memorized": "gold3",
-    "onset": "magenta",
-    "generalized": "green3",
-    "diverged": "red1",
-    "stalled": "orange3",
-    "lost": "red3",
-    "dropped": "deep_sky_blue1",
-    "hook": "cyan",
+    names.MEMORIZED: "gold3",
+    names.ONSET: "magenta",
+    names.GENERALIZED: "green3",
+    names.DIVERGED: "red1",
+    names.STALLED: "orange3",
+    names.LOST: "red3",
+    names.DROPPED: "deep_sky_blue1",
+    HOOK: "cyan",
 }
-STATE_COLORS = {"live": "green3", "lost": "red3", "finished": "grey62"}
+STATE_COLORS = {LIVE: "green3", LOST: "red3", FINISHED: "grey62"}
 # Runs overlaid in the compare view, in order (distinct in 256 colours).
 SERIES_COLORS = ("cyan", "gold3", "magenta", "green3", "orange3", "deep_sky_blue1",
                  "red1", "plum2")
@@ -70,7 +75,7 @@ def glyphs(ascii: bool) -> Glyphs:
 
 
 def phase_style(phase: str) -> Style:
-    return Style(color=PHASE_COLORS.get(phase, "grey62"), bold=phase in ("grokking", "diverged"))
+    return Style(color=PHASE_COLORS.get(phase, "grey62"), bold=phase in (names.GROKKING, names.DIVERGED))
 
 
 def kind_style(kind: str) -> Style:
