@@ -61,13 +61,14 @@ class Tunnel:
     """``with Tunnel(host) as (pub, api):`` local endpoints forwarded to the remote daemon's."""
 
     def __init__(self, host: str, *, remote: tuple[str, str] | None = None,
-                 remote_grokwatch: str = "grokwatch",
+                 remote_grokwatch: str = "grokwatch", status_timeout: float = 5.0,
                  connect_timeout: float = CONNECT_TIMEOUT) -> None:
         if not host or host.startswith("-"):
             raise SSHError(f"bad host {host!r}")
         self.host = host
         self.remote = remote
         self.remote_grokwatch = remote_grokwatch
+        self.status_timeout = status_timeout
         self.connect_timeout = connect_timeout
         self.ssh = ssh_command()
         self.dir: Path | None = None
@@ -156,8 +157,10 @@ class Tunnel:
 
     def _discover(self) -> tuple[str, str]:
         """The remote daemon's (pub, api), from its own ``grokwatch status --json``."""
-        cmd = [*shlex.split(self.remote_grokwatch), "status", "--json"]
-        r = self._mux(timeout=30, check=False, remote_cmd=[shlex.join(cmd)])
+        cmd = [*shlex.split(self.remote_grokwatch), "status", "--json",
+               "--timeout", f"{self.status_timeout:g}"]
+        r = self._mux(timeout=self.status_timeout + 30, check=False,
+                      remote_cmd=[shlex.join(cmd)])
         out, err = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
         if r.returncode != 0:
             raise SSHError(f"on {self.host}, `{shlex.join(cmd)}` failed (exit {r.returncode}): "

@@ -179,7 +179,8 @@ def test_tcp_endpoints_forwarded_as_ports(start_daemon, remote):
     sshd, _ = remote
     pub_port, api_port = free_port(), free_port()
     d = start_daemon(args=["--pub", f"tcp://127.0.0.1:{pub_port}",
-                           "--api", f"tcp://127.0.0.1:{api_port}"], wait=False)
+                           "--api", f"tcp://127.0.0.1:{api_port}", "--insecure-tcp"],
+                     wait=False)
     d.pub, d.api = f"tcp://127.0.0.1:{pub_port}", f"tcp://127.0.0.1:{api_port}"
     d.wait_ready()
     feed(d, "over-tcp")
@@ -194,7 +195,8 @@ def test_clear_errors_when_ssh_or_the_remote_daemon_fails(remote):
     with pytest.raises(SSHError, match=r"ssh gwtest-down failed \(exit 255\): .*refused"):
         Tunnel("gwtest-down").open()
     # reachable host, no daemon answering there: says so and how to go on
-    t = Tunnel("gwtest", remote_grokwatch="env GROKWATCH_API=ipc:///nonexistent/api grokwatch")
+    t = Tunnel("gwtest", remote_grokwatch="env GROKWATCH_API=ipc:///nonexistent/api grokwatch",
+               status_timeout=1)
     with pytest.raises(SSHError, match=r"is the daemon running there\? or pass --remote"):
         t.open()
     assert t.master is None and t.dir is None, "a failed open leaves nothing behind"
