@@ -11,6 +11,7 @@ from textual.strip import Strip
 
 from grokwatch.tui.canvas import Cell, LinesWidget, strip
 from grokwatch.tui.model import Event
+from grokwatch.tui.sparkline import cut_middle
 from grokwatch.tui.style import DIM, LABEL, kind_style
 
 HEADER = Style(color="grey85", bold=True, underline=True)
@@ -21,19 +22,57 @@ def clock(t: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(t)) if t > 0 else "--:--:--"
 
 
+KIND_W = 12  # "generalized" (11) and a space: columns never run together
+STATUS_W = 9
+
+
 def event_cells(ev: Event, *, show_run: bool = True, run_w: int = 16) -> list[Cell]:
-    """One alerts-view row."""
+    """One alerts-view row (unwrapped)."""
+    return [c for line in event_lines(ev, 10_000, show_run=show_run, run_w=run_w) for c in line]
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` cells, broken at spaces where possible
+    (a number is never cut in two unless one word is wider than the line)."""
+    width = max(1, width)
+    out: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        cand = f"{line} {word}" if line else word
+        if len(cand) <= width:
+            line = cand
+            continue
+        if line:
+            out.append(line)
+        while len(word) > width:
+            out.append(word[:width])
+            word = word[width:]
+        line = word
+    out.append(line)
+    return out
+
+
+def event_lines(ev: Event, width: int, *, show_run: bool = True,
+                run_w: int = 16) -> list[list[Cell]]:
+    """One event as lines of ``width``: its columns, then its text wrapped under
+    the text column (or under a small indent when the columns leave no room)."""
     st = kind_style(ev.kind)
     status = ev.status
     status_style = DIM if status in ("resolved", "ok") else (
         Style(color="red1") if status in ("failed", "timeout", "dropped") else LABEL)
-    parts: list[Cell] = [(clock(ev.t) + " ", DIM), (ev.kind.ljust(11), st + Style(bold=True)),
-                         (status.ljust(9), status_style)]
+    parts: list[Cell] = [(clock(ev.t) + " ", DIM),
+                         (ev.kind[: KIND_W - 1].ljust(KIND_W), st + Style(bold=True)),
+                         (status[: STATUS_W - 1].ljust(STATUS_W), status_style)]
     if show_run:
-        run = ev.run if len(ev.run) <= run_w else ev.run[: run_w - 1] + "~"
-        parts.append((run.ljust(run_w) + " ", LABEL))
-    parts.append((ev.text, None))
-    return parts
+        parts.append((cut_middle(ev.run, run_w).ljust(run_w) + " ", LABEL))
+    indent = sum(len(t) for t, _ in parts)
+    if width - indent >= 24:
+        chunks = wrap(ev.text, width - indent)
+        first, rest = [*parts, (chunks[0], None)], chunks[1:]
+    else:  # too little room beside the columns: the text goes under them
+        indent = 4
+        first, rest = parts, wrap(ev.text, width - indent)
+    return [first, *[[(" " * indent + c, None)] for c in rest]]
 
 
 class AlertsList(LinesWidget, can_focus=True):
@@ -65,7 +104,8 @@ class AlertsList(LinesWidget, can_focus=True):
     def wanted_height(self, width: int) -> int:
         if not self.auto_height:
             return 10
-        return 2 + min(len(list(self.source())), 12)
+        evs = self.events()[:12]
+        return 2 + sum(len(event_lines(ev, width, show_run=self.show_run)) for ev in evs)
 
     def action_scroll_by(self, delta: int) -> None:
         n = len(list(self.source()))
@@ -78,5 +118,8 @@ class AlertsList(LinesWidget, can_focus=True):
         if not evs:
             lines.append(strip([("  none yet", DIM)], width))
         for ev in evs[self.top: self.top + height - 1]:
-            lines.append(strip(event_cells(ev, show_run=self.show_run), width))
-        return lines
+            for ln in event_lines(ev, width, show_run=self.show_run):
+                lines.append(strip(ln, width))
+            if len(lines) >= height:
+                break
+        return lines[:max(height, 1)]

@@ -30,11 +30,12 @@ from grokwatch.tui.compare import CompareChart
 from grokwatch.tui.detail import RunDetail
 from grokwatch.tui.feed import Feed, FeedReady
 from grokwatch.tui.model import Model
+from grokwatch.tui.phase_map import PhaseMap
 from grokwatch.tui.preview import RunPreview
 from grokwatch.tui.runs_table import SORT_KEYS, RunsTable
 from grokwatch.tui.style import DIM, LABEL, WARN
 
-VIEWS = ("runs", "detail", "compare", "alerts")
+VIEWS = ("runs", "detail", "compare", "alerts", "phases")
 # Coalescing adapts to the cost of a batch: the UI thread spends at most about
 # 1/BUSY_FACTOR of its time on data (apply + repaint), within these bounds.
 # The cost is smoothed (EMA) so one slow frame does not stall the next ones.
@@ -105,11 +106,13 @@ class KeyBar(Static):
     DEFAULT_CSS = "KeyBar { height: 1; background: $panel; color: $text-muted; }"
 
 
+# Each fits 80 columns (a test checks): the last keys, help and quit, must show.
 KEYS_BY_VIEW = {
-    "runs": "enter detail  space mark  c compare  a alerts  / filter  s sort  r reverse  ? help  q quit",
-    "detail": "esc/1 runs  up/down scroll  [ ] prev/next run  c compare  a alerts  ? help  q quit",
+    "runs": "enter open  space mark  c compare  a alerts  / filter  s/r sort  ? help  q quit",
+    "detail": "esc runs  up/down scroll  [ ] prev/next  c compare  a alerts  ? help  q quit",
     "compare": "m/M metric  esc/1 runs  2 detail  a alerts  ? help  q quit",
     "alerts": "up/down scroll  esc/1 runs  2 detail  c compare  ? help  q quit",
+    "phases": "arrows move  enter open  x/y axes  t swap  g sweep  esc runs  ? help  q quit",
 }
 
 
@@ -165,6 +168,7 @@ class GrokwatchApp(App[None]):
         Binding("2", "view('detail')", "detail of the selected run"),
         Binding("3,c", "view('compare')", "compare marked runs"),
         Binding("4,a", "view('alerts')", "alerts of all runs"),
+        Binding("5,p", "view('phases')", "phase diagram of a sweep"),
         Binding("s", "sort", "cycle sort column"),
         Binding("r", "reverse", "reverse sort"),
         Binding("m", "metric(1)", "compare: next metric"),
@@ -189,6 +193,7 @@ class GrokwatchApp(App[None]):
         self.detail = RunDetail(ascii=ascii, id="detail")
         self.preview = RunPreview(ascii=ascii, id="preview")
         self.compare = CompareChart(self.model, ascii=ascii, id="compare")
+        self.phase_map = PhaseMap(self.model, ascii=ascii, id="phases")
         self.alerts = AlertsList(lambda: self.model.events, lambda: self.model.events_version,
                                  title="alerts and hook results, all runs", ascii=ascii,
                                  id="alerts")
@@ -201,6 +206,7 @@ class GrokwatchApp(App[None]):
         yield StatusBar(self)
         with Vertical(id="main", classes="runs"):
             yield self.table
+            yield self.phase_map
             yield self.preview
             yield self.detail
             yield self.compare
@@ -241,7 +247,8 @@ class GrokwatchApp(App[None]):
         self.detail.set_class(detail_w < NARROW, "narrow")
         self.table.display = self.view == "runs"
         # Narrow runs view: a few lines about the cursor run under the table.
-        self.preview.display = (self.view == "runs" and not self.wide
+        self.phase_map.display = self.view == "phases"
+        self.preview.display = ((self.view == "runs" and not self.wide or self.view == "phases")
                                 and self.size.height >= PREVIEW_MIN_HEIGHT)
         if self.preview.display:
             self._sync_preview()
@@ -260,7 +267,7 @@ class GrokwatchApp(App[None]):
         self.query_one(StatusBar).update_if_changed()
 
     def _sync_preview(self) -> None:
-        run = self.table.current
+        run = self.phase_map.current if self.view == "phases" else self.table.current
         self.preview.show(self.model.runs.get(run) if run else None)
 
     def _sync_detail(self) -> None:
@@ -310,6 +317,8 @@ class GrokwatchApp(App[None]):
             if self.detail.display:
                 self._sync_detail()
                 self.detail.update_if_changed()
+            if self.phase_map.display:
+                self.phase_map.update_if_changed()
             if self.preview.display:
                 self._sync_preview()
                 self.preview.update_if_changed()
@@ -331,6 +340,14 @@ class GrokwatchApp(App[None]):
         if self.preview.display:
             self._sync_preview()
 
+    def on_phase_map_opened(self, message: PhaseMap.Opened) -> None:
+        self.selected = message.run
+        self.action_view("detail")
+
+    def on_phase_map_moved(self, message: PhaseMap.Moved) -> None:
+        if self.preview.display:
+            self._sync_preview()
+
     # ---------------------------------------------------------- actions
     def action_view(self, view: str) -> None:
         if view not in VIEWS:
@@ -341,7 +358,7 @@ class GrokwatchApp(App[None]):
         self.view = view
         self._apply_view()
         target = {"runs": self.table, "detail": self.detail, "compare": self.table,
-                  "alerts": self.alerts}[view]
+                  "alerts": self.alerts, "phases": self.phase_map}[view]
         target.focus()
 
     def action_back(self) -> None:
@@ -404,7 +421,7 @@ class GrokwatchApp(App[None]):
 
     def action_help(self) -> None:
         rows: list[tuple[str, str]] = []
-        for b in [*self.BINDINGS, *RunsTable.BINDINGS]:
+        for b in [*self.BINDINGS, *RunsTable.BINDINGS, *PhaseMap.BINDINGS]:
             assert isinstance(b, Binding)
             keys = b.key.replace("question_mark", "?").replace("slash", "/").replace(
                 "right_square_bracket", "]").replace("left_square_bracket", "[")

@@ -9,6 +9,7 @@ import numpy as np
 from textual.strip import Strip
 
 from grokwatch.tui.canvas import Cell, RunPanel, strip
+from grokwatch.tui.spectrum import alias_groups
 from grokwatch.tui.style import DIM, LABEL, Glyphs, glyphs, token_style
 
 BRAILLE_BASE = 0x2800
@@ -84,10 +85,11 @@ def legend(n: int, width: int, g: Glyphs) -> list[Cell]:
 class ConstellationPanel(RunPanel):
     """Every ``<m>.constellation`` points array of the selected run."""
 
-    def names(self) -> list[str]:
+    def names(self) -> list[tuple[str, str]]:
+        """(label, name) per distinct points array (aliased tensors share one)."""
         if self.rv is None:
             return []
-        return sorted(self.rv.points)
+        return alias_groups(self.rv.points, sorted(self.rv.points), ".constellation")
 
     def data_key(self) -> Hashable:
         if self.rv is None:
@@ -105,9 +107,9 @@ class ConstellationPanel(RunPanel):
         lines: list[list[Cell]] = []
         # Square-ish plot: do not stretch across a wide terminal.
         pw = min(width, HEIGHT * 2)
-        for name in names:
+        for label, name in names:
             step, pts = self.rv.points[name]  # type: ignore[union-attr]
-            lines.append([(f"{name} @ {step}  {len(pts)} tokens", LABEL)])
+            lines.append([(f"{label} @ {step}  {len(pts)} tokens", LABEL)])
             lines += scatter(pts, pw, HEIGHT, g)
             lines.append(legend(len(pts), width, g))
         return [strip(ln, width) for ln in lines]

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.strip import Strip
 
-from grokwatch.tui.alerts import AlertsList
+from grokwatch.tui.alerts import AlertsList, wrap
 from grokwatch.tui.canvas import Cell, LinesWidget, RunPanel, strip
 from grokwatch.tui.constellation import ConstellationPanel
 from grokwatch.tui.model import RunView
@@ -16,8 +16,9 @@ from grokwatch.tui.spectrum import SpectraPanel
 from grokwatch.tui.style import DIM, LABEL, WARN, phase_style, state_style
 
 
-def summary_lines(rv: RunView) -> list[list[Cell]]:
-    """Two or three lines about the run: identity, phase, progress, health, config."""
+def summary_lines(rv: RunView, width: int = 10_000) -> list[list[Cell]]:
+    """Lines about the run: identity, phase, progress, health, then its config
+    (wrapped to ``width`` at spaces, never cut)."""
     g = rv.get
     onset = g("onset_step")
     l1: list[Cell] = [(rv.run, LABEL + Style(bold=True)),
@@ -37,20 +38,23 @@ def summary_lines(rv: RunView) -> list[list[Cell]]:
     cfg = g("config") or {}
     if g("modulus"):
         cfg = {"p": g("modulus"), **cfg}
-    l3: list[Cell] = [("config " + " ".join(f"{k}={v}" for k, v in cfg.items()), DIM)]
-    return [l1, l2, l3] if cfg else [l1, l2]
+    if not cfg:
+        return [l1, l2]
+    text = "config " + " ".join(f"{k}={v}" for k, v in cfg.items())
+    return [l1, l2, *[[(("       " if i else "") + c, DIM)]
+                      for i, c in enumerate(wrap(text, max(8, width - 7)))]]
 
 
 class DetailHeader(RunPanel):
     """The run's summary lines."""
 
     def wanted_height(self, width: int) -> int:
-        return 1 if self.rv is None else len(summary_lines(self.rv))
+        return 1 if self.rv is None else len(summary_lines(self.rv, width))
 
     def build(self, width: int, height: int) -> list[Strip]:
         if self.rv is None:
             return [strip([("no run selected: pick one in the runs view (1)", DIM)], width)]
-        return [strip(ln, width) for ln in summary_lines(self.rv)]
+        return [strip(ln, width) for ln in summary_lines(self.rv, width)]
 
 
 class RunDetail(VerticalScroll, can_focus=True):

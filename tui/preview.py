@@ -8,7 +8,7 @@ from textual.strip import Strip
 
 from grokwatch.tui.canvas import Cell, RunPanel, strip
 from grokwatch.tui.model import RunView
-from grokwatch.tui.sparkline import spark_cells, step_axis
+from grokwatch.tui.sparkline import spark_cells, step_axis, value_axis
 from grokwatch.tui.spectrum import key_freqs, spectrum_names
 from grokwatch.tui.style import DIM, KEY, LABEL, NULL, glyphs, phase_style
 from grokwatch.wire.names import TRAIN_ACC, VAL_ACC
@@ -32,20 +32,18 @@ def preview_lines(rv: RunView, width: int, ascii: bool) -> list[list[Cell]]:
         if name in rv.series:
             ser = rv.series[name]
             lines.append(spark_cells(name, ser.array(), width, g, blue,
-                                     steps=ser.step_array(), axis=axis))
+                                     steps=ser.step_array(), axis=axis, show_range=True))
     if conc is not None:
         ser = rv.series[conc]
         vals = ser.array()
         null_s = rv.series.get(conc + "_null")
         null = null_s.array() if null_s is not None else np.zeros(0)
-        both = np.concatenate([vals, null])
-        both = both[np.isfinite(both)]
-        lo, hi = (float(both.min()), float(both.max())) if len(both) else (0.0, 1.0)
+        lo, hi = value_axis(conc, vals, null)  # one shared axis for the metric and its null
         lines.append(spark_cells(conc, vals, width, g, Style(color="magenta"), lo=lo, hi=hi,
-                                 steps=ser.step_array(), axis=axis))
+                                 steps=ser.step_array(), axis=axis, show_range=True))
         if null_s is not None and len(null):
             lines.append(spark_cells("  null", null, width, g, NULL, lo=lo, hi=hi,
-                                     steps=null_s.step_array(), axis=axis))
+                                     steps=null_s.step_array(), axis=axis, show_range=True))
     four, _ = spectrum_names(rv)
     if four:
         step, power = rv.spectra[four[0]]
@@ -62,8 +60,14 @@ class RunPreview(RunPanel):
 
     DEFAULT_CSS = f"""
     RunPreview {{ height: {HEIGHT + 1}; border-top: hkey $panel; }}
-    .-ascii RunPreview {{ border-top: ascii $panel; }}
+    RunPreview.-ascii {{ border-top: ascii $panel; }}
     """
+
+    def __init__(self, *, ascii: bool = False, id: str | None = None) -> None:
+        super().__init__(ascii=ascii, id=id)
+        # On the widget itself: a DEFAULT_CSS rule is scoped to its widget, so a
+        # `.-ascii RunPreview` rule (the screen's class) never matched.
+        self.set_class(ascii, "-ascii")
 
     def show(self, rv: RunView | None) -> None:
         if rv is not self.rv:

@@ -18,6 +18,7 @@ from textual.strip import Strip
 
 from grokwatch.tui.canvas import Cell, LinesWidget, strip
 from grokwatch.tui.model import Model, RunView
+from grokwatch.tui.sparkline import cut_middle
 from grokwatch.tui.style import DIM, LABEL, glyphs, phase_style, state_style
 from grokwatch.wire.names import TRAIN_ACC, VAL_ACC
 
@@ -179,6 +180,12 @@ class RunsTable(LinesWidget, can_focus=True):
         return max(1, self.size.height - 1)
 
     def _scroll(self) -> None:
+        if self.size.height <= 1:
+            # Hidden (another view is shown) or not laid out yet: no height to scroll
+            # by. Scrolling by one row here put the cursor run at the top and hid the
+            # rows above it once the table came back; the next resize scrolls.
+            self.top = min(self.top, self.cursor)
+            return
         h = self._body_height()
         if self.cursor < self.top:
             self.top = self.cursor
@@ -224,7 +231,9 @@ class RunsTable(LinesWidget, can_focus=True):
     def columns(self, width: int) -> tuple[int, list[Column]]:
         """Name width and the columns that fit this width."""
         cols = [c for c in COLUMNS if width >= c.min_term]
-        fixed = sum(c.width + 1 for c in cols) + 2
+        # 2 for the cursor and mark, 1 after each column, and 1 spare so that the
+        # last column never touches what is drawn beside the table.
+        fixed = sum(c.width + 1 for c in cols) + 3
         return max(8, width - fixed), cols
 
     def build(self, width: int, height: int) -> list[Strip]:
@@ -251,7 +260,7 @@ class RunsTable(LinesWidget, can_focus=True):
             mark = g.marked if rv.run in self.marked else " "
             parts: list[Cell] = [((g.cursor if here and self.has_focus else " ") + mark,
                                   Style(color="magenta", bold=True))]
-            name = rv.run if len(rv.run) <= name_w else rv.run[: name_w - 1] + "~"
+            name = cut_middle(rv.run, name_w)
             parts.append((name.ljust(name_w) + " ", LABEL))
             for c in cols:
                 txt = c.text(rv)

@@ -9,12 +9,60 @@ from rich.style import Style
 from textual.strip import Strip
 
 from grokwatch.tui.canvas import Cell, RunPanel, strip
-from grokwatch.tui.model import RunView
+from grokwatch.tui.model import RunView, Series
 from grokwatch.tui.style import DIM, LABEL, NULL, WARN, Glyphs, glyphs, kind_style
 from grokwatch.wire import names as N
 
 LABEL_W = 18
 VALUE_W = 10
+RANGE_W = 14  # " lo..hi" of a row's value axis
+MIN_REL_SPAN = 0.05  # an axis spans at least 5% of its largest value: jitter stays flat
+
+
+def is_fraction(name: str) -> bool:
+    """Accuracies (and other fractions named so) live on a fixed 0..1 axis."""
+    base = name.rsplit(".", 1)[-1].lower()
+    return base.endswith(("_acc", "accuracy")) or base in ("acc",)
+
+
+def value_axis(name: str, *arrays: np.ndarray) -> tuple[float, float]:
+    """The value range a row is drawn on (shared by a metric and its null).
+
+    Accuracies: always 0..1, so 0.006 is drawn at the bottom and 1 at the top.
+    Others: their finite min..max, widened to at least ``MIN_REL_SPAN`` of the
+    largest magnitude, so a line moving by 0.5% is drawn flat, not as a climb.
+    """
+    if is_fraction(name):
+        return 0.0, 1.0
+    parts = [np.asarray(a, dtype=np.float64) for a in arrays if len(a)]
+    both = np.concatenate(parts) if parts else np.zeros(0)
+    both = both[np.isfinite(both)]
+    if not len(both):
+        return 0.0, 1.0
+    lo, hi = float(both.min()), float(both.max())
+    need = MIN_REL_SPAN * max(abs(lo), abs(hi))
+    if hi - lo < need:
+        mid = (lo + hi) / 2
+        lo, hi = mid - need / 2, mid + need / 2
+    if hi <= lo:  # all zero
+        lo, hi = lo - 0.5, hi + 0.5
+    return lo, hi
+
+
+def short(v: float) -> str:
+    """A number in at most ~7 cells for an axis label (2 significant digits)."""
+    if v == 0:
+        return "0"
+    t = f"{v:.2g}"
+    if "e" in t:
+        m, e = t.split("e")
+        t = f"{m}e{int(e)}"
+    return t
+
+
+def axis_text(lo: float, hi: float) -> str:
+    """``lo..hi`` as the range column shows it."""
+    return f"{short(lo)}..{short(hi)}"
 
 
 def downsample(values: np.ndarray, n: int) -> np.ndarray:
@@ -115,22 +163,38 @@ def fmt(v: float | None) -> str:
     return f"{v:.4g}"
 
 
-def spark_width(width: int, label_w: int = LABEL_W) -> int:
+def spark_width(width: int, label_w: int = LABEL_W, range_w: int = 0) -> int:
     """Cells left for the line itself in a row of ``width``."""
-    return max(1, width - label_w - VALUE_W)
+    return max(1, width - label_w - VALUE_W - range_w)
+
+
+def cut_middle(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, cut in the middle (``~``) so that both
+    its start and its distinguishing end stay (``grokking-~p97-neurons``)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return text[:width]
+    head = (width - 1) // 2
+    tail = width - 1 - head
+    return text[:head] + "~" + (text[-tail:] if tail else "")
 
 
 def spark_cells(label: str, values: np.ndarray, width: int, g: Glyphs, style: Style, *,
                 lo: float | None = None, hi: float | None = None,
                 last: float | None = None, label_w: int = LABEL_W,
                 steps: np.ndarray | None = None,
-                axis: tuple[float, float] | None = None) -> list[Cell]:
-    """A labelled sparkline row: label, line, latest value.
+                axis: tuple[float, float] | None = None,
+                show_range: bool = False) -> list[Cell]:
+    """A labelled sparkline row: label, line, latest value (and with
+    ``show_range`` the value axis ``lo..hi`` the line is drawn on).
 
     With ``steps`` and ``axis`` (x0, x1) the line is drawn on that step axis
     (see :func:`by_step`); otherwise the values fill the width in order.
     """
-    sw = spark_width(width, label_w)
+    if show_range and (lo is None or hi is None):
+        lo, hi = value_axis(label.strip(), values)
+    sw = spark_width(width, label_w, RANGE_W if show_range else 0)
     val = last if last is not None else (float(values[-1]) if len(values) else None)
     if steps is not None and axis is not None:
         cells, drawn = by_step(steps, values, sw, *axis)
@@ -138,8 +202,7 @@ def spark_cells(label: str, values: np.ndarray, width: int, g: Glyphs, style: St
     else:
         text = spark_text(values, sw, g, lo=lo, hi=hi)
     val_style = WARN if val is not None and not math.isfinite(val) else LABEL
-    if len(label) >= label_w:
-        label = label[: label_w - 2] + "~"
+    label = cut_middle(label, label_w - 1)
     parts: list[Cell] = [(label.ljust(label_w), LABEL)]
     # Non-finite marks in red, the rest in the series colour.
     run_start = 0
@@ -150,26 +213,59 @@ def spark_cells(label: str, values: np.ndarray, width: int, g: Glyphs, style: St
             run_start = i
     parts.append((" " * (sw - len(text)), None))
     parts.append((fmt(val).rjust(VALUE_W), val_style))
+    if show_range:
+        assert lo is not None and hi is not None
+        parts.append(((" " + axis_text(lo, hi)).ljust(RANGE_W)[:RANGE_W], DIM))
     return parts
 
 
+def _same(a: Series, b: Series) -> bool:
+    """Two series hold the same points (aliased tensors give identical numbers)."""
+    return len(a) == len(b) and np.array_equal(a.step_array(), b.step_array()) and \
+        np.array_equal(a.array(), b.array(), equal_nan=True)
+
+
+def alias_label(names: list[str], suffix: str) -> str:
+    """``embed.erank`` + ``neurons.erank`` -> ``embed=neurons.erank``."""
+    return "=".join(n[: len(n) - len(suffix)] for n in names) + suffix
+
+
 def detail_rows(rv: RunView) -> list[tuple[str, str, str | None]]:
-    """(label, series, reference series) for the run detail, in display order."""
+    """(label, series, reference series) for the run detail, in display order.
+
+    Geometry metrics of tensors that are the same weights (``embed`` and
+    ``neurons`` given the same matrix) make identical series: they share one
+    row whose label names them all (``embed=neurons.fourier_conc``).
+    """
     names = rv.metric_names()
     rows: list[tuple[str, str, str | None]] = []
     for n in (*N.TRAINING_METRICS, N.WEIGHT_NORM, N.GRAD_NORM):
         if n in rv.series:
             rows.append((n, n, None))
     for suffix in (f".{m}" for m in (N.ERANK, N.FOURIER_ENTROPY, N.FOURIER_CONC, N.FOURIER_IPR)):
+        groups: list[list[str]] = []
         for n in names:
-            if n.endswith(suffix):
-                ref = n + "_null"
-                rows.append((n, n, ref if ref in rv.series else None))
+            if not n.endswith(suffix):
+                continue
+            for grp in groups:
+                if _same(rv.series[grp[0]], rv.series[n]):
+                    grp.append(n)
+                    break
+            else:
+                groups.append([n])
+        for grp in groups:
+            n = grp[0]
+            ref = n + "_null"
+            rows.append((alias_label(grp, suffix), n, ref if ref in rv.series else None))
     return rows
 
 
 class SeriesPanel(RunPanel):
-    """The run detail's sparklines; a reference (null) series gets its own dim line."""
+    """The run detail's sparklines; a reference (null) series gets its own dim line.
+
+    Each row shows the value axis it is drawn on (``lo..hi``; accuracies always
+    ``0..1``); a metric and its null share one axis.
+    """
 
     def wanted_height(self, width: int) -> int:
         if self.rv is None:
@@ -189,27 +285,28 @@ class SeriesPanel(RunPanel):
         if not rows:
             out.append(strip([("no metrics yet", DIM)], width))
             return out
-        # Labels as wide as the longest name, within a third of the width.
+        # Labels as wide as the longest name, within about a third of the width.
         lw = max([LABEL_W, *(len(r[0]) + 1 for r in rows)])
-        lw = min(lw, max(LABEL_W, width // 3))
+        lw = min(lw, max(LABEL_W, width // 3 + 1))
         for label, name, ref in rows:
             ser = rv.series[name]
             vals, steps = ser.array(), ser.step_array()
             if ref is None:
-                out.append(strip(spark_cells(label, vals, width, g, SERIES, label_w=lw,
-                                             steps=steps, axis=(x0, x1)), width))
+                lo, hi = value_axis(name, vals)
+                out.append(strip(spark_cells(label, vals, width, g, SERIES, lo=lo, hi=hi,
+                                             label_w=lw, steps=steps, axis=(x0, x1),
+                                             show_range=True), width))
                 continue
             # Value and its permutation null on one shared scale, so the gap is visible.
             nser = rv.series[ref]
             null = nser.array()
-            both = np.concatenate([vals, null])
-            both = both[np.isfinite(both)]
-            lo, hi = (float(both.min()), float(both.max())) if len(both) else (0.0, 1.0)
+            lo, hi = value_axis(name, vals, null)
             out.append(strip(spark_cells(label, vals, width, g, STRUCTURE, lo=lo, hi=hi,
-                                         label_w=lw, steps=steps, axis=(x0, x1)), width))
+                                         label_w=lw, steps=steps, axis=(x0, x1),
+                                         show_range=True), width))
             out.append(strip(spark_cells("  null", null, width, g, NULL, lo=lo, hi=hi,
                                          label_w=lw, steps=nser.step_array(),
-                                         axis=(x0, x1)), width))
+                                         axis=(x0, x1), show_range=True), width))
         out.append(strip(alert_axis(rv, width, lw, x0, x1, g), width))
         return out
 
@@ -233,7 +330,7 @@ def alert_axis(rv: RunView, width: int, label_w: int, x0: float, x1: float,
                g: Glyphs) -> list[Cell]:
     """A row under the sparklines marking the run's alerts at their steps
     (m memorized, o onset, g generalized, d diverged, ...)."""
-    sw = spark_width(width, label_w)
+    sw = spark_width(width, label_w, RANGE_W)
     cells: list[Cell] = [(g.hline, DIM)] * sw
     for ev in rv.alerts:
         step = ev.raw.get("step")
@@ -242,4 +339,5 @@ def alert_axis(rv: RunView, width: int, label_w: int, x0: float, x1: float,
             continue
         i = 0 if x1 <= x0 else int(round((step - x0) / (x1 - x0) * (sw - 1)))
         cells[i] = (ALERT_MARKS.get(ev.kind, "?"), kind_style(ev.kind) + Style(bold=True))
-    return [("alerts".ljust(label_w), DIM), *cells, (f"{x1:.0f}".rjust(VALUE_W), DIM)]
+    return [("alerts".ljust(label_w), DIM), *cells, (f"{x1:.0f}".rjust(VALUE_W), DIM),
+            (" step".ljust(RANGE_W), DIM)]

@@ -122,6 +122,25 @@ def spectrum_names(rv: RunView) -> tuple[list[str], list[str]]:
     return four, sv
 
 
+def alias_groups(arrays: dict[str, tuple[int, np.ndarray]], names: list[str],
+                 suffix: str) -> list[tuple[str, str]]:
+    """(label, name) per distinct array: tensors given the same weights
+    (``embed``, ``neurons``) send equal arrays and share one ``embed=neurons``
+    block."""
+    groups: list[list[str]] = []
+    for n in names:
+        step, arr = arrays[n]
+        for grp in groups:
+            s0, a0 = arrays[grp[0]]
+            if s0 == step and a0.shape == arr.shape and np.array_equal(a0, arr, equal_nan=True):
+                grp.append(n)
+                break
+        else:
+            groups.append([n])
+    return [("=".join(n[: len(n) - len(suffix)] for n in grp) + suffix, grp[0])
+            for grp in groups]
+
+
 class SpectraPanel(RunPanel):
     """Every ``<m>.fourier`` and ``<m>.sv`` spectrum of the selected run."""
 
@@ -141,25 +160,32 @@ class SpectraPanel(RunPanel):
         four, sv = spectrum_names(self.rv)
         return (four if "fourier" in self.kinds else []), (sv if "sv" in self.kinds else [])
 
-    def wanted_height(self, width: int) -> int:
+    def _groups(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         four, sv = self._names()
+        if self.rv is None:
+            return [], []
+        return (alias_groups(self.rv.spectra, four, ".fourier"),
+                alias_groups(self.rv.spectra, sv, ".sv"))
+
+    def wanted_height(self, width: int) -> int:
+        four, sv = self._groups()
         if not four and not sv:
             return 1
         return len(four) * (FOURIER_H + 2) + len(sv) * (SV_H + 1)
 
     def build(self, width: int, height: int) -> list[Strip]:
         g = glyphs(self.ascii)
-        four, sv = self._names()
+        four, sv = self._groups()
         if self.rv is None or (not four and not sv):
             return [strip([("no spectra yet", DIM)], width)]
         lines: list[list[Cell]] = []
-        for n in four:
+        for label, n in four:
             step, arr = self.rv.spectra[n]
             null = self.rv.spectra.get(n + "_null")
-            lines += fourier_block(n, step, arr.astype(np.float64), width, FOURIER_H, g,
+            lines += fourier_block(label, step, arr.astype(np.float64), width, FOURIER_H, g,
                                    None if null is None else null[1].astype(np.float64))
-        for n in sv:
+        for label, n in sv:
             step, arr = self.rv.spectra[n]
-            lines += sv_block(n, step, arr.astype(np.float64), width, SV_H, g)
+            lines += sv_block(label, step, arr.astype(np.float64), width, SV_H, g)
         return [strip(ln, width) for ln in lines]
 

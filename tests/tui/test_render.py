@@ -11,7 +11,7 @@ from grokwatch.tui.compare import overlay
 from grokwatch.tui.constellation import BRAILLE_BASE, scatter
 from grokwatch.tui.model import Model
 from grokwatch.tui.runs_table import order
-from grokwatch.tui.sparkline import downsample, spark_text
+from grokwatch.tui.sparkline import RANGE_W, downsample, spark_text, spark_width
 from grokwatch.tui.spectrum import bar_rows, fourier_block, key_freqs
 from grokwatch.tui.style import ASCII, UNICODE
 
@@ -136,7 +136,7 @@ def test_alert_axis_marks_alert_steps():
     m.apply_snapshot(D.snapshot())
     rv = m.runs["grok-wd1"]
     row = text(alert_axis(rv, 80, 18, 0, 1990, UNICODE))
-    line = row[18:18 + 80 - 18 - 10]
+    line = row[18:18 + spark_width(80, 18, RANGE_W)]
     assert line.index("m") < line.index("o")  # memorized at 210, onset at 1200
     assert abs(line.index("o") / (len(line) - 1) - 1200 / 1990) < 0.03
 
@@ -146,3 +146,73 @@ def test_overlay_lines_have_no_holes():
     cells, *_ = overlay([(steps, np.sqrt(steps))], 50, 12, braille=False)
     cols = {c for row in cells for c, (o, _) in enumerate(row) if o == 0}
     assert cols == set(range(50))
+
+
+def _detail_lines(rv, width: int = 80) -> list[str]:
+    from grokwatch.tui.sparkline import SeriesPanel
+
+    panel = SeriesPanel()
+    panel.rv = rv
+    return [ln.text for ln in panel.build(width, 40)]
+
+
+def _run(series: dict) -> Model:
+    m = Model()
+    m.apply("run", D.update(D.summary("r"), series={
+        k: {"steps": list(range(0, 10 * len(v), 10)), "values": [float(x) for x in v]}
+        for k, v in series.items()}))
+    return m.runs["r"]
+
+
+def test_accuracies_are_drawn_on_a_fixed_0_1_axis_with_the_axis_shown():
+    """Issue 13 item 2: val acc jittering near 0.006 must not be drawn climbing,
+    a constant train acc of 1 must be drawn at the top, not half height."""
+    x = np.arange(100)
+    rv = _run({"val_acc": 0.004 + 0.004 * (x / 99) ** 2, "train_acc": np.ones(100)})
+    lines = {ln.split()[0]: ln for ln in _detail_lines(rv) if ln[:1].isalpha()}
+    val, train = lines["val_acc"], lines["train_acc"]
+    assert set(val.split()[1]) == {"▁"} and "0..1" in val
+    assert set(train.split()[1]) == {"█"} and "0..1" in train
+
+
+def test_metric_and_null_share_one_axis_and_tiny_moves_stay_flat():
+    """0.217 vs a null of 0.2182: a 0.5% gap is drawn as one level, not bottom vs top,
+    and both rows name the same axis."""
+    rv = _run({"embed.fourier_conc": np.full(50, 0.217),
+               "embed.fourier_conc_null": np.full(50, 0.2182),
+               "val_loss": np.linspace(4.0, 4.01, 50)})
+    lines = _detail_lines(rv)
+    i = next(i for i, ln in enumerate(lines) if ln.startswith("embed.fourier_conc"))
+    metric, null = lines[i], lines[i + 1]
+    assert null.lstrip().startswith("null")
+    m_line, n_line = metric.split()[1], null.split()[1]
+    assert len(set(m_line)) == len(set(n_line)) == 1
+    assert abs("▁▂▃▄▅▆▇█".index(m_line[0]) - "▁▂▃▄▅▆▇█".index(n_line[0])) <= 1
+    assert metric.split()[-1] == null.split()[-1]  # the same lo..hi
+    loss = next(ln for ln in lines if ln.startswith("val_loss"))
+    assert len(set(loss.split()[1])) <= 2  # +0.25% drawn (nearly) flat
+    assert ".." in loss.split()[-1]
+
+
+def test_aliased_tensors_share_one_row_naming_both():
+    """Issue 13 item 3: embed and neurons given the same weights -> one row per metric."""
+    x = np.arange(60, dtype=float)
+    same = {"erank": 30 - 0.1 * x, "fourier_conc": 0.1 + 0.001 * x,
+            "fourier_conc_null": np.full(60, 0.1)}
+    series = {f"{t}.{k}": v for t in ("embed", "neurons") for k, v in same.items()}
+    series["other.erank"] = 20 - 0.1 * x
+    rv = _run(series)
+    text_ = "\n".join(_detail_lines(rv, 120))
+    assert "embed=neurons.erank" in text_ and "embed=neurons.fourier_conc" in text_
+    assert "neurons.erank" not in text_.replace("embed=neurons.erank", "")
+    assert "other.erank" in text_
+    assert text_.count("null") == 1
+
+
+def test_names_cut_to_the_same_text_keep_their_distinguishing_end():
+    """Issue 13 item 13: cut in the middle."""
+    from grokwatch.tui.sparkline import cut_middle
+
+    a, b = cut_middle("grokking-x+y-p97", 14), cut_middle("grokking-x+y-p97-neurons", 14)
+    assert a != b and len(a) == len(b) == 14 and b.endswith("neurons") and a.endswith("p97")
+    assert cut_middle("short", 14) == "short"

@@ -28,9 +28,10 @@ SCREENS = {
 }
 
 
-# ASCII variants only where the drawing differs (the detail and compare views).
-CASES = [(s, size, False) for s in SCREENS for size in ((80, 24), (160, 48))] + [
-    (s, size, True) for s in ("detail", "compare") for size in ((80, 24), (160, 48))]
+# ASCII variants only where the drawing differs (runs with its preview, detail, compare).
+SIZES = ((80, 24), (160, 48), (200, 50))
+CASES = [(s, size, False) for s in SCREENS for size in SIZES] + [
+    (s, size, True) for s in ("runs", "detail", "compare") for size in SIZES]
 
 
 @pytest.mark.parametrize(("screen", "size", "ascii"), CASES,
