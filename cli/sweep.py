@@ -14,6 +14,7 @@ from grokwatch import client, wire
 from grokwatch.cli.train import _FIELDS
 from grokwatch.client import diagram
 from grokwatch.sweep.spec import SpecError, SweepSpec, load_spec
+from grokwatch.wire.names import TRAIN_ACC, VAL_ACC
 
 # The `grokwatch train` flags a preset sweep may set or sweep over, with their types.
 TRAIN_FLAGS: dict[str, type] = {"steps": int, "scale": float,
@@ -158,7 +159,7 @@ def cmd_phases(args: argparse.Namespace) -> int:
     elif args.csv:
         buf = io.StringIO()
         cols = [d.x, d.y, "letter", "phase", "onset_step", "step", "state", "status",
-                "val_acc", "train_acc", "run"]
+                VAL_ACC, TRAIN_ACC, "run"]
         w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
         w.writeheader()
         w.writerows(diagram.rows(d))

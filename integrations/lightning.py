@@ -5,7 +5,7 @@ every ``log_every`` steps, default the Trainer's ``log_every_n_steps``, and the
 validation side after each validation run), under grokwatch's names where a
 usual name is recognised (``train_loss``, ``train/acc``, ``val_accuracy``,
 ``valid_loss``... -> ``train_loss``/``train_acc``/``val_loss``/``val_acc``;
-``names={"mine": "val_acc"}`` adds your own), and observes the model every
+``names={"mine": wire.names.VAL_ACC}`` adds your own), and observes the model every
 ``every`` optimizer steps. The run is named after the logger
 (``{logger.name}.version_{logger.version}``, Lightning's log folder; a run
 name holds no ``/``), else

@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from grokwatch.wire.names import TRAIN_ACC, VAL_ACC
+
 LETTERS = {"comprehension": "C", "grokking": "G", "memorization": "M", "confusion": "X",
            "diverged": "D", "starting": "?"}
 STATUS_LETTERS = {"failed": "F", "stopped": "S"}
@@ -112,7 +114,7 @@ def build(summaries: list[dict[str, Any]], x: str | None = None,
         cell = Cell(run=str(s.get("run")), phase=phase, letter=cell_letter(phase, status),
                     onset=s.get("onset_step"), step=int(s.get("step") or 0),
                     state=str(s.get("state") or "live"), status=status,
-                    val_acc=last.get("val_acc"), train_acc=last.get("train_acc"))
+                    val_acc=last.get(VAL_ACC), train_acc=last.get(TRAIN_ACC))
         start = float(s.get("start") or 0.0)
         if key in cells:
             others = cells[key].others + 1
@@ -160,6 +162,6 @@ def rows(d: Diagram) -> list[dict[str, Any]]:
                 continue
             out.append({d.x: xv, d.y: yv, "letter": c.letter, "phase": c.phase,
                         "onset_step": c.onset, "step": c.step, "state": c.state,
-                        "status": c.status, "val_acc": c.val_acc, "train_acc": c.train_acc,
+                        "status": c.status, VAL_ACC: c.val_acc, TRAIN_ACC: c.train_acc,
                         "run": c.run})
     return out
