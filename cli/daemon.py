@@ -13,18 +13,18 @@ from grokwatch import wire
 
 def env_api() -> str:
     """The daemon's API endpoint: ``$GROKWATCH_API``, else the wire's default."""
-    return os.environ.get("GROKWATCH_API", wire.DEFAULT_API)
+    return os.environ.get(wire.API_ENV, wire.DEFAULT_API)
 
 
 def env_pub() -> str:
     """The daemon's PUB endpoint: ``$GROKWATCH_PUB``, else the wire's default."""
-    return os.environ.get("GROKWATCH_PUB", wire.DEFAULT_PUB)
+    return os.environ.get(wire.PUB_ENV, wire.DEFAULT_PUB)
 
 
 def register(sub: Any) -> None:
     """Add the ``daemon`` subcommand."""
     p = sub.add_parser("daemon", help="run the daemon (ingest, store, detect, serve clients)")
-    p.add_argument("--ingest", default=os.environ.get("GROKWATCH_ENDPOINT", wire.DEFAULT_INGEST),
+    p.add_argument("--ingest", default=os.environ.get(wire.ENDPOINT_ENV, wire.DEFAULT_INGEST),
                    help="ROUTER endpoint probes connect to (default %(default)s)")
     p.add_argument("--pub", default=env_pub(), help="PUB endpoint for updates (default %(default)s)")
     p.add_argument("--api", default=env_api(),

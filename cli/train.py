@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from grokwatch.examples.presets import DESCRIPTIONS, PRESETS
+from grokwatch.wire.names import DEFAULT_INGEST, ENDPOINT_ENV
 
 # CLI flag -> WorkloadConfig field, with its type; None default = keep the preset's value.
 _FIELDS: tuple[tuple[str, type, str], ...] = (
@@ -42,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("preset", choices=sorted(PRESETS), metavar="PRESET",
                    help=f"one of: {', '.join(PRESETS)}")
     p.add_argument("--run", help="run name (default: the preset's name)")
-    p.add_argument("--endpoint", help="daemon ingest endpoint (default: $GROKWATCH_ENDPOINT "
-                                      "or tcp://127.0.0.1:7710)")
+    p.add_argument("--endpoint", help=f"daemon ingest endpoint (default: ${ENDPOINT_ENV} "
+                                      f"or {DEFAULT_INGEST})")
     p.add_argument("--no-probe", action="store_true", help="train without streaming")
     p.add_argument("--steps", type=int, help="step budget (overrides the preset)")
     p.add_argument("--scale", type=float, help="multiply the preset's step budget")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from grokwatch.wire.names import API_PORT, PUB_PORT
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``tui`` subcommand."""
@@ -13,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Watch runs live: runs table, run detail (sparklines, spectra, "
                     "constellation), compare, alerts. Keyboard only; press ? for keys.")
     p.add_argument("--connect", metavar="HOST_OR_ENDPOINTS", default=None,
-                   help="a daemon host (ports 7711/7712 on it) or PUB,API endpoints, "
+                   help=f"a daemon host (ports {PUB_PORT}/{API_PORT} on it) or PUB,API endpoints, "
                         "e.g. ipc:///run/gw/pub,ipc:///run/gw/api (default: this box)")
     p.add_argument("--ssh", metavar="HOST", default=None,
                    help="watch the daemon on HOST through ssh (the system's OpenSSH client "

@@ -32,7 +32,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-ENV = "GROKWATCH_SIGTERM"
+from grokwatch.wire.names import SIGTERM_ENV as ENV
 
 _installed = False
 _previous: Any = None
