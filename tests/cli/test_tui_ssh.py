@@ -206,3 +206,25 @@ def test_clear_errors_when_ssh_or_the_remote_daemon_fails(remote):
     assert r.returncode == 1, r.stderr
     assert r.stderr.startswith("grokwatch tui: --ssh gwtest-down: ssh gwtest-down failed")
     assert "Traceback" not in r.stderr
+
+
+def test_tui_command_runs_the_monitor_on_the_tunnel_and_closes_it(remote, monkeypatch):
+    # The real command line and tunnel; only the Textual app is replaced by a stand-in
+    # that does what the monitor does first: a snapshot request and a subscription.
+    sshd, d = remote
+    feed(d, "cli-ssh")
+    import grokwatch.tui.app as app
+    from grokwatch.cli.main import main
+
+    seen = {}
+
+    def monitor(*, api, pub, ascii=False, **kw):
+        seen["runs"] = runs_via(api)
+        seen["update"] = one_update(pub)
+        seen["dir"] = Path(api[len("ipc://"):]).parent
+
+    monkeypatch.setattr(app, "run", monitor)
+    assert main(["tui", "--ssh", "gwtest"]) == 0
+    assert "cli-ssh" in seen["runs"] and seen["update"]
+    assert not seen["dir"].exists(), "tunnel closed when the monitor returned"
+    assert main(["tui", "--ssh", "gwtest", "--connect", "127.0.0.1"]) == 2
