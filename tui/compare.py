@@ -11,7 +11,7 @@ from textual.strip import Strip
 from grokwatch.tui.canvas import Cell, LinesWidget, strip
 from grokwatch.tui.constellation import BRAILLE_BASE, BRAILLE_BITS
 from grokwatch.tui.model import Model, RunView
-from grokwatch.tui.sparkline import downsample, fmt
+from grokwatch.tui.sparkline import downsample, fmt, is_fraction
 from grokwatch.tui.style import DIM, LABEL, SERIES_COLORS, glyphs
 from grokwatch.wire.names import VAL_ACC
 
@@ -20,7 +20,7 @@ MARKS = "abcdefghijklmnopqrstuvwxyz"
 
 
 def overlay(series: list[tuple[np.ndarray, np.ndarray]], width: int, height: int,
-            braille: bool) -> tuple[list[list[tuple[int, int]]], float, float, float, float]:
+            braille: bool, y_range: tuple[float, float] | None = None) -> tuple[list[list[tuple[int, int]]], float, float, float, float]:
     """Rasterise (steps, values) lines on a shared axis.
 
     Returns per-row cells ``(series index or -1, braille bits)`` and the axis
@@ -37,6 +37,8 @@ def overlay(series: list[tuple[np.ndarray, np.ndarray]], width: int, height: int
     y1 = float(max(y.max() for y in ys_all)) if ys_all else 1.0
     if x1 <= x0:
         x1 = x0 + 1
+    if y_range is not None:
+        y0, y1 = y_range
     if y1 <= y0:
         y1 = y0 + 1
     owner = np.full((height, width), -1, dtype=np.int64)
@@ -90,7 +92,9 @@ def compare_lines(runs: list[RunView], metric: str, width: int, height: int,
             series.append((s.step_array().astype(np.float64), s.array()))
     chart_h = max(3, height - 4)
     chart_w = max(4, width - Y_AXIS_W - 1)
-    cells, x0, x1, y0, y1 = overlay(series, chart_w, chart_h, g.braille)
+    # Accuracies on 0..1, so two flat runs at 0.01 and 0.02 do not look far apart.
+    cells, x0, x1, y0, y1 = overlay(series, chart_w, chart_h, g.braille,
+                                    (0.0, 1.0) if is_fraction(metric) else None)
     for r, row in enumerate(cells):
         label = fmt(y1) if r == 0 else (fmt(y0) if r == chart_h - 1 else "")
         parts: list[Cell] = [(label.rjust(Y_AXIS_W) + "|", DIM)]
