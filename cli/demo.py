@@ -30,6 +30,7 @@ from typing import IO, Any
 
 from grokwatch import client, wire
 from grokwatch.client.state import ClientState
+from grokwatch.wire import messages
 from grokwatch.wire.names import TRAIN_ACC, VAL_ACC
 
 DEFAULT_PRESETS = ("grokking", "memorization", "comprehension", "confusion")  # start order
@@ -250,7 +251,7 @@ def _alert_text(a: dict) -> str:
 def final_report(api: str, trainings: list[Training], out: IO[str]) -> None:
     """Each run's phase and alerts, asked from the daemon (the authority, not the stream)."""
     try:
-        runs = {r["run"]: r for r in client.request(api, "runs", timeout=5.0).get("runs", [])}
+        runs = {r["run"]: r for r in messages.parse_runs(client.request(api, "runs", timeout=5.0))}
     except (client.DaemonUnavailable, RuntimeError) as e:
         print(f"grokwatch demo: could not read the final state: {e}", file=out)
         runs = {}
@@ -262,7 +263,7 @@ def final_report(api: str, trainings: list[Training], out: IO[str]) -> None:
               f"onset {(r or {}).get('onset_step') if r and r.get('onset_step') is not None else '-'}",
               file=out)
         try:
-            alerts = client.request(api, "alerts", run=t.run, timeout=5.0).get("alerts", [])
+            alerts = messages.parse_alerts(client.request(api, "alerts", run=t.run, timeout=5.0))[0]
         except (client.DaemonUnavailable, RuntimeError):
             alerts = []
         print(f"  alerts: {', '.join(_alert_text(a) for a in alerts) or 'none'}", file=out)

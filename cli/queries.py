@@ -138,7 +138,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         reply = _request(args, "runs", run=args.run)
         if reply is None:
             return 1
-        runs = reply["runs"]
+        runs = messages.parse_runs(reply)
     if args.json:
         print(_dumps(runs))
         return 0
@@ -162,7 +162,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     reply = _request(args, "status")
     if reply is None:
         return 1
-    st = reply["status"]
+    st = messages.parse_status(reply)
     if args.json:
         print(_dumps(st))
         return 0
@@ -199,7 +199,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         reply = _request(args, "export", run=args.run, metric=args.metric)
         if reply is None:
             return 1
-        rows = reply["rows"]
+        rows = messages.parse_export(reply)
     out = sys.stdout
     if args.format == "csv":
         w = csv.writer(out)
@@ -247,7 +247,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         reply = _request(args, "alerts", run=args.run, kind=args.kind)
         if reply is None:
             return 1
-        alerts, hooks = reply["alerts"], reply.get("hooks", [])
+        alerts, hooks = messages.parse_alerts(reply)
     if args.json and not args.follow:
         print(_dumps({"alerts": alerts, "hooks": hooks}))
     else:

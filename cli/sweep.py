@@ -14,6 +14,7 @@ from grokwatch import client, wire
 from grokwatch.cli.train import _FIELDS
 from grokwatch.client import diagram
 from grokwatch.sweep.spec import SpecError, SweepSpec, load_spec
+from grokwatch.wire import messages
 from grokwatch.wire.names import TRAIN_ACC, VAL_ACC
 
 # The `grokwatch train` flags a preset sweep may set or sweep over, with their types.
@@ -123,7 +124,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def sweep_runs(api: str, sweep: str) -> list[dict[str, Any]]:
     """The run summaries of sweep ``sweep`` (by its config), else of runs matching it."""
-    runs = client.request(api, "runs", timeout=5.0).get("runs", [])
+    runs = messages.parse_runs(client.request(api, "runs", timeout=5.0))
     mine = [r for r in runs if (r.get("config") or {}).get("sweep") == sweep]
     if mine:
         return mine

@@ -137,7 +137,7 @@ class CloneClient:
     def _snapshot(self) -> dict | None:
         try:
             snap = request(self.api, "snapshot", timeout=self.snapshot_timeout, ctx=self.ctx,
-                           **({"history": True} if self.history else {}))
+                           **messages.snapshot_request(history=self.history))
         except (DaemonUnavailable, RuntimeError, wire.WireError):
             return None
         self.seq = int(snap.get("seq", 0))
