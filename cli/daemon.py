@@ -36,7 +36,12 @@ def register(sub: Any) -> None:
     p.add_argument("--lost-after", type=float, default=60.0, metavar="S",
                    help="seconds of silence before a live run is lost (default %(default)s)")
     p.add_argument("--allow-remote", action="store_true",
-                   help="allow binding non-loopback addresses (traffic is unencrypted)")
+                   help="allow binding non-loopback tcp:// addresses (they need CURVE keys)")
+    p.add_argument("--insecure-tcp", action="store_true",
+                   help="plain tcp:// on loopback, no CURVE (any local user can connect)")
+    p.add_argument("--durability", choices=("normal", "full"), default="normal",
+                   help="normal: an ack survives a daemon crash; full: also a power loss "
+                        "(SQLite synchronous=FULL, slower commits) (default %(default)s)")
     m = p.add_argument_group("Prometheus endpoint (needs grokwatch[prometheus])")
     m.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
                    help="serve Prometheus/OpenMetrics on http://ADDR:PORT/metrics (off by default)")
@@ -62,7 +67,8 @@ def cmd_daemon(args: argparse.Namespace) -> int:
         return 1
     cfg = Config(ingest=args.ingest, pub=args.pub, api=args.api,
                  db=args.db if args.db is not None else paths.default_db_path(),
-                 hooks=hooks, lost_after=args.lost_after, allow_remote=args.allow_remote)
+                 hooks=hooks, lost_after=args.lost_after, allow_remote=args.allow_remote,
+                 insecure_tcp=args.insecure_tcp, durability=args.durability)
     if args.metrics_port is not None:
         from grokwatch.daemon.prometheus import MAX_SCALARS, MetricsConfig
         if not 0 <= args.metrics_port <= 65535 or args.metrics_max_runs < 1:

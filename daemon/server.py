@@ -26,6 +26,7 @@ import zmq
 from grokwatch import wire
 from grokwatch.daemon import api, paths
 from grokwatch.daemon.alert import Alert
+from grokwatch.daemon.auth import AuthError, Curve, check_endpoints
 from grokwatch.daemon.hooks import HookRunner
 from grokwatch.daemon.ingest import Ingest, Limits
 from grokwatch.daemon.publisher import Publisher
@@ -64,6 +65,7 @@ class Config:
     allow_remote: bool = False
     max_frame: int = wire.DEFAULT_MAX_FRAME
     durability: str = "normal"  # "full": synchronous=FULL, an ack survives power loss
+    insecure_tcp: bool = False  # plain tcp:// on loopback (otherwise tcp:// needs CURVE)
     limits: Limits = field(default_factory=Limits)
     metrics: Any = None  # a prometheus.MetricsConfig: serve /metrics (--metrics-port)
 
@@ -162,12 +164,13 @@ class Daemon:
         self.store_retries = 0
         self._store_retry_at = 0.0
         self._store_wait = STORE_RETRY_S[0]
-        for ep in (cfg.ingest, cfg.pub, cfg.api):
-            if not paths.is_local(ep):
-                if not cfg.allow_remote:
-                    raise DaemonError(f"refusing to bind {ep}: not loopback or ipc:// "
-                                      "(pass --allow-remote to expose it)")
-                log.warning("binding %s: traffic on it is unencrypted and unauthenticated", ep)
+        try:
+            self._curve_needed = check_endpoints([cfg.ingest, cfg.pub, cfg.api],
+                                                 insecure_tcp=cfg.insecure_tcp,
+                                                 allow_remote=cfg.allow_remote)
+        except AuthError as e:
+            raise DaemonError(str(e)) from None
+        self.curve: Curve | None = None
         self.hooks = HookRunner(self._rules())
         try:
             self._lock_all()
@@ -183,6 +186,8 @@ class Daemon:
         try:
             self._bind()
         except BaseException:
+            if self.curve is not None:
+                self.curve.stop()
             self.ctx.destroy(linger=0)
             self.store.close()
             self.close_early()
@@ -223,6 +228,11 @@ class Daemon:
 
     def _bind(self) -> None:
         ctx = self.ctx
+        if self._curve_needed:
+            try:
+                self.curve = Curve(ctx)
+            except AuthError as e:
+                raise DaemonError(str(e)) from None
         self.ingest_sock = ctx.socket(zmq.ROUTER)
         # Just above the frame cap, so frames a little over it are seen and counted as
         # oversized; libzmq cuts a peer that sends anything larger before it is queued.
@@ -244,6 +254,12 @@ class Daemon:
             p = paths.ipc_path(ep)
             if p is not None:
                 p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if ep.startswith("tcp://"):
+                if self.curve is not None:
+                    self.curve.serve(sock)
+                else:
+                    log.warning("binding %s without encryption (--insecure-tcp): any local "
+                                "user can connect", ep)
             try:
                 sock.bind(ep)
             except zmq.ZMQError as e:
@@ -483,6 +499,8 @@ class Daemon:
         self.publisher.flush_runs(self.ingest.runs, force=True)
         for s in (self.ingest_sock, self.api_sock, self.pub_sock):
             s.close(linger=200)
+        if self.curve is not None:
+            self.curve.stop()
         self.ctx.term()
         self.store.close()
         # Sockets first, while the locks still keep another daemon off these paths.
@@ -507,6 +525,9 @@ class Daemon:
         return {**st, "pid": self.pid, "uptime": uptime, "db": str(self.cfg.db),
                 "endpoints": {"ingest": self.cfg.ingest, "pub": self.cfg.pub,
                               "api": self.cfg.api},
+                "security": {"curve": self.curve is not None,
+                             "insecure_tcp": self.cfg.insecure_tcp,
+                             "durability": self.cfg.durability},
                 "rates": {"records_per_s": sum(rs.rate() for rs in self.ingest.runs.values()),
                           "records_avg_per_s": st["records"] / uptime if uptime else 0.0},
                 "queues": {"pending_rows": st["pending_rows"], "hooks": self.hooks.stats(),

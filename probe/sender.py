@@ -21,6 +21,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from grokwatch import wire
+from grokwatch.wire import security
 from grokwatch.wire.frames import ack_rejected
 
 from .outbox import Outbox
@@ -70,8 +71,9 @@ class Sender:
                 self._sock.setsockopt(zmq.HEARTBEAT_IVL, 2000)
                 self._sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 6000)
             self._mon = self._sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+            security.secure_client(self._sock, endpoint)  # CURVE for tcp, private dir for ipc
             self._sock.connect(endpoint)
-        except zmq.ZMQError as e:
+        except (zmq.ZMQError, OSError) as e:
             self._ctx.destroy(linger=0)
             raise ValueError(f"cannot connect to {endpoint!r}: {e}") from None
         self._closing_at: float | None = None

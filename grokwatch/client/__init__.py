@@ -27,7 +27,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from grokwatch import wire
 from grokwatch.client.state import ClientState
-from grokwatch.wire import messages
+from grokwatch.wire import messages, security
 
 __all__ = ["HEARTBEAT_TIMEOUT", "ClientState", "CloneClient", "DaemonUnavailable", "request"]
 
@@ -46,6 +46,10 @@ def request(endpoint: str = wire.DEFAULT_API, op: str = "ping", *, timeout: floa
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.IMMEDIATE, 1)
     try:
+        try:
+            security.secure_client(sock, endpoint)  # CURVE for tcp, a private dir for ipc
+        except OSError as e:
+            raise DaemonUnavailable(f"{endpoint}: {e}") from None
         sock.connect(endpoint)
         rid = uuid.uuid4().hex[:12]
         payload = wire.encode_msg(messages.request(op, rid, **args))
@@ -109,6 +113,10 @@ class CloneClient:
         self._sub.setsockopt(zmq.RCVHWM, 100_000)
         self._sub.setsockopt(zmq.SUBSCRIBE, b"")
         self._mon = self._sub.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        try:
+            security.secure_client(self._sub, pub)  # CURVE for tcp, a private dir for ipc
+        except OSError as e:
+            raise DaemonUnavailable(f"{pub}: {e}") from None
         self._sub.connect(pub)
 
     def close(self) -> None:

@@ -7,11 +7,14 @@ as ``"<matrix>.<metric>"`` (``"embed.fourier_ipr"``), spectra as
 ``"<matrix>.constellation"``. A ``*_null`` metric (``"embed.fourier_ipr_null"``)
 is the same statistic on a row-permuted copy: the chance level.
 
-Nothing here imports anything: every part (probe, daemon, client, TUI,
-examples) may import it.
+Nothing here imports anything but the standard library (the default endpoints
+come from :mod:`.security`): every part (probe, daemon, client, TUI, examples)
+may import it.
 """
 
 from __future__ import annotations
+
+from grokwatch.wire.security import default_endpoint
 
 # ---------------------------------------------------------------- metrics
 
@@ -97,6 +100,7 @@ STATUSES = (FIRING, RESOLVED)
 
 # ---------------------------------------------------------------- endpoints and environment
 
+
 INGEST_PORT, PUB_PORT, API_PORT = 7710, 7711, 7712
 LOCALHOST = "127.0.0.1"
 
@@ -106,9 +110,11 @@ def tcp(host: str, port: int) -> str:
     return f"tcp://{host}:{port}"
 
 
-DEFAULT_INGEST = tcp(LOCALHOST, INGEST_PORT)  # probes -> daemon
-DEFAULT_PUB = tcp(LOCALHOST, PUB_PORT)  # daemon -> clients (updates)
-DEFAULT_API = tcp(LOCALHOST, API_PORT)  # clients <-> daemon (requests)
+# The defaults are ipc sockets in a private per-user directory (other users cannot
+# connect: see grokwatch.wire.security); tcp:// needs CURVE keys or --insecure-tcp.
+DEFAULT_INGEST = default_endpoint("ingest")  # probes -> daemon
+DEFAULT_PUB = default_endpoint("pub")  # daemon -> clients (updates)
+DEFAULT_API = default_endpoint("api")  # clients <-> daemon (requests)
 
 ENDPOINT_ENV = "GROKWATCH_ENDPOINT"  # the probe's (and the daemon's) ingest endpoint
 API_ENV = "GROKWATCH_API"  # the clients' API endpoint

@@ -249,12 +249,12 @@ def test_second_daemon_on_same_tcp_port_fails_clearly(tmp_path):
     env = {"XDG_CONFIG_HOME": str(tmp_path / "cfg")}
     first = subprocess.Popen([sys.executable, "-m", "grokwatch", "daemon", "--ingest",
                               eps[0], "--pub", eps[1], "--api", eps[2], "--db",
-                              str(tmp_path / "a.db")], stderr=subprocess.PIPE,
+                              str(tmp_path / "a.db"), "--insecure-tcp"], stderr=subprocess.PIPE,
                              env={**os.environ, **env})
     try:
         wait_for(lambda: _pings(eps[2]))
         r = _run_cli(["daemon", "--ingest", eps[0], "--pub", eps[1], "--api", eps[2], "--db",
-                      str(tmp_path / "b.db")], env=env)
+                      str(tmp_path / "b.db"), "--insecure-tcp"], env=env)
         assert r.returncode == 1
         assert "address in use" in r.stderr and "Traceback" not in r.stderr
     finally:
@@ -293,20 +293,40 @@ def test_non_loopback_bind_refused_without_allow_remote(tmp_path):
     assert not (tmp_path / "x.db").exists()  # refused before touching anything
 
 
-def test_allow_remote_warns(tmp_path):
+def test_allow_remote_needs_curve_keys(tmp_path):
+    """Issue 11 finding 9: --allow-remote used to bind plain TCP with a warning."""
     port = _free_port()
     eps = [f"tcp://0.0.0.0:{port}", f"tcp://127.0.0.1:{port + 1}", f"tcp://127.0.0.1:{port + 2}"]
-    p = subprocess.Popen([sys.executable, "-m", "grokwatch", "daemon", "--allow-remote",
-                          "--ingest", eps[0], "--pub", eps[1], "--api", eps[2], "--db",
-                          str(tmp_path / "x.db")], stderr=subprocess.PIPE, text=True,
-                         env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)})
+    cmd = [sys.executable, "-m", "grokwatch", "daemon", "--allow-remote", "--ingest", eps[0],
+           "--pub", eps[1], "--api", eps[2], "--db", str(tmp_path / "x.db")]
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    env.pop("GROKWATCH_KEYS_DIR", None)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=30)
+    assert r.returncode == 1 and "grokwatch keys" in r.stderr and "Traceback" not in r.stderr
+    assert subprocess.run([sys.executable, "-m", "grokwatch", "keys"], env=env,
+                          capture_output=True).returncode == 0
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        wait_for(lambda: _pings(eps[2]))
+        wait_for(lambda: p.poll() is not None or "CURVE" in _peek_status(eps[2], tmp_path))
     finally:
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=10)
-    assert p.returncode == 0
-    assert "unencrypted" in err
+    assert p.returncode == 0, err
+
+
+def _peek_status(api, cfg_home):
+    old = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(cfg_home)  # this client's keys from `grokwatch keys`
+    try:
+        st = client.request(api, "status", timeout=0.5)["status"]
+        return "CURVE" if st["security"]["curve"] else ""
+    except client.DaemonUnavailable:
+        return ""
+    finally:
+        if old is None:
+            os.environ.pop("XDG_CONFIG_HOME", None)
+        else:
+            os.environ["XDG_CONFIG_HOME"] = old
 
 
 def test_invalid_hooks_file_exits_2_with_one_line(start_daemon, tmp_path):

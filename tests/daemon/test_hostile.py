@@ -555,3 +555,114 @@ def test_disk_full_keeps_the_daemon_up_and_loses_nothing(start_daemon, tmp_path)
         assert "Traceback" not in h.stderr_text()
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+# ---------------------------------------------------------------- finding 9 (who may connect)
+
+
+def _daemon_cmd(*args):
+    import sys
+    return [sys.executable, "-m", "grokwatch", "daemon", *args]
+
+
+def test_default_endpoints_are_ipc_in_a_private_runtime_dir(tmp_path):
+    import os
+    import signal
+    import stat
+    import subprocess
+
+    from grokwatch import client
+
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(run), "XDG_STATE_HOME": str(tmp_path / "st"),
+           "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    for k in ("GROKWATCH_ENDPOINT", "GROKWATCH_API", "GROKWATCH_PUB"):
+        env.pop(k, None)
+    p = subprocess.Popen(_daemon_cmd(), stderr=subprocess.PIPE, env=env)
+    try:
+        api = f"ipc://{run}/grokwatch/api"
+        wait_for(lambda: _ping(api))
+        d = run / "grokwatch"
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700 and d.stat().st_uid == os.geteuid()
+        st = client.request(api, "status")["status"]
+        assert st["endpoints"] == {k: f"ipc://{d}/{k}" for k in ("ingest", "pub", "api")}
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=15)
+    assert p.returncode == 0
+    # A runtime dir another user could write, or owned by another user, is refused.
+    (run / "grokwatch").chmod(0o777)
+    r = subprocess.run(_daemon_cmd(), capture_output=True, text=True, env=env, timeout=30)
+    assert r.returncode == 1 and "open to other users" in r.stderr, r.stderr
+    if os.geteuid() == 0:
+        (run / "grokwatch").chmod(0o700)
+        os.chown(run / "grokwatch", 12345, 12345)
+        r = subprocess.run(_daemon_cmd(), capture_output=True, text=True, env=env, timeout=30)
+        assert r.returncode == 1 and "belongs to uid 12345" in r.stderr, r.stderr
+
+
+def _ping(api, timeout=0.3):
+    from grokwatch import client
+    try:
+        return client.request(api, "ping", timeout=timeout)["ok"]
+    except client.DaemonUnavailable:
+        return False
+
+
+def _free_ports():
+    import socket
+    socks = [socket.socket() for _ in range(3)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_tcp_needs_curve_keys_and_an_authorized_client(tmp_path, monkeypatch):
+    import os
+    import signal
+    import subprocess
+
+    from grokwatch.probe import Probe
+    from grokwatch.wire import security
+
+    ports = _free_ports()
+    eps = [f"tcp://127.0.0.1:{p}" for p in ports]
+    args = ["--ingest", eps[0], "--pub", eps[1], "--api", eps[2], "--db", str(tmp_path / "t.db")]
+    keys = tmp_path / "keys"
+    env = {**os.environ, "GROKWATCH_KEYS_DIR": str(keys), "XDG_CONFIG_HOME": str(tmp_path)}
+    # No keys: plain tcp is refused (it was open to every local user).
+    r = subprocess.run(_daemon_cmd(*args), capture_output=True, text=True, env=env, timeout=30)
+    assert r.returncode == 1 and "grokwatch keys" in r.stderr, r.stderr
+    # --insecure-tcp: loopback only.
+    r = subprocess.run(_daemon_cmd(*args[:1], "tcp://0.0.0.0:1", *args[2:], "--insecure-tcp",
+                                   "--allow-remote"), capture_output=True, text=True, env=env,
+                       timeout=30)
+    assert r.returncode == 1 and "loopback only" in r.stderr, r.stderr
+    security.create_keys(keys)
+    p = subprocess.Popen(_daemon_cmd(*args), stderr=subprocess.PIPE, env=env)
+    try:
+        monkeypatch.setenv("GROKWATCH_KEYS_DIR", str(keys))
+        wait_for(lambda: _ping(eps[2], 1.0), timeout=20)
+        probe = Probe("curved", endpoint=eps[0])
+        for step in range(5):
+            probe.log(step, train_loss=1.0)
+        assert probe.close(10.0)
+        # A client without keys, or with keys the daemon never authorized, gets nothing.
+        monkeypatch.setenv("GROKWATCH_KEYS_DIR", str(tmp_path / "none"))
+        assert not _ping(eps[2], 1.0)
+        other = tmp_path / "other"
+        security.create_keys(other)
+        (other / "server.key").unlink()
+        os.symlink(keys / "server.key", other / "server.key")
+        monkeypatch.setenv("GROKWATCH_KEYS_DIR", str(other))
+        assert not _ping(eps[2], 1.0)
+        monkeypatch.setenv("GROKWATCH_KEYS_DIR", str(keys))
+        assert _ping(eps[2], 2.0)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=15)
+    assert [k for _, _, k in stored(tmp_path / "t.db", "curved")].count("scalars") == 5

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from grokwatch import wire
 from grokwatch.probe import Probe
 
 torch = pytest.importorskip("torch")
@@ -72,7 +73,7 @@ def test_endpoint_from_environment(router, monkeypatch):
 def test_default_endpoint(monkeypatch):
     monkeypatch.delenv("GROKWATCH_ENDPOINT", raising=False)
     p = Probe("default")
-    assert p.endpoint == "tcp://127.0.0.1:7710"
+    assert p.endpoint == wire.DEFAULT_INGEST and p.endpoint.startswith("ipc://")
     p.close(timeout=0.1)
 
 
