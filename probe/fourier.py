@@ -19,6 +19,17 @@ from typing import Any
 
 import numpy as np
 
+from grokwatch.wire.names import (
+    FOURIER_CONC,
+    FOURIER_CONC_NULL,
+    FOURIER_ENTROPY,
+    FOURIER_GINI,
+    FOURIER_IPR,
+    FOURIER_IPR_NULL,
+    FOURIER_KEY,
+    FOURIER_TOPK,
+)
+
 from .backend import NumpyOps, TorchOps, backend_for
 
 # ``fourier_topk`` counts the energy in the top TOPK frequencies. Grokked
@@ -126,16 +137,16 @@ def spectrum_scalars(spec: np.ndarray) -> dict[str, float]:
     K = len(spec)
     tot = float(spec.sum())
     if K == 0 or tot <= 0.0 or not math.isfinite(tot):
-        return {"fourier_entropy": math.nan if K and not math.isfinite(tot) else 0.0,
-                "fourier_gini": 0.0, "fourier_topk": 0.0, "fourier_key": 0.0}
+        return {FOURIER_ENTROPY: math.nan if K and not math.isfinite(tot) else 0.0,
+                FOURIER_GINI: 0.0, FOURIER_TOPK: 0.0, FOURIER_KEY: 0.0}
     q = spec / tot
     nz = q[q > 0]
     ent = float(-(nz * np.log(nz)).sum() / math.log(K)) if K > 1 else 0.0
     srt = np.sort(spec)
     gini = float((2 * np.arange(1, K + 1) - K - 1).dot(srt) / (K * tot))
     topk = float(srt[::-1][:TOPK].sum() / tot)
-    return {"fourier_entropy": ent, "fourier_gini": gini, "fourier_topk": topk,
-            "fourier_key": float(int(np.argmax(spec)) + 1)}
+    return {FOURIER_ENTROPY: ent, FOURIER_GINI: gini, FOURIER_TOPK: topk,
+            FOURIER_KEY: float(int(np.argmax(spec)) + 1)}
 
 
 def constellation(m: Any, re: Any, im: Any, ops: NumpyOps | TorchOps) -> np.ndarray:
@@ -174,8 +185,8 @@ def fourier_metrics(x: Any, p: int, perm: np.ndarray,
     small = ops.host(ops.cat([pw.sum(1), ops.stack([conc, ipr, conc0, ipr0])]))  # one copy
     spec = small[:K]
     out = spectrum_scalars(spec)
-    out.update(fourier_conc=float(small[K]), fourier_ipr=float(small[K + 1]),
-               fourier_conc_null=float(small[K + 2]), fourier_ipr_null=float(small[K + 3]))
-    key = int(out["fourier_key"])
+    out.update({FOURIER_CONC: float(small[K]), FOURIER_IPR: float(small[K + 1]),
+                FOURIER_CONC_NULL: float(small[K + 2]), FOURIER_IPR_NULL: float(small[K + 3])})
+    key = int(out[FOURIER_KEY])
     pts = constellation(m, z[key - 1], z[K + key - 1], ops) if key > 0 else np.zeros((p, 2))
     return FourierResult(scalars=out, spectrum=spec, constellation=pts)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from grokwatch.wire.names import GRAD_NORM, WEIGHT_NORM
+
 
 def model_norms(model: Any) -> dict[str, float]:
     """``weight_norm`` (L2 over all parameters) and ``grad_norm`` (over existing grads).
@@ -16,10 +18,10 @@ def model_norms(model: Any) -> dict[str, float]:
     params = list(model.parameters())
     if not params:
         return {}
-    out = {"weight_norm": _total_norm([p.detach() for p in params])}
+    out = {WEIGHT_NORM: _total_norm([p.detach() for p in params])}
     grads = [p.grad.detach() for p in params if getattr(p, "grad", None) is not None]
     if grads:
-        out["grad_norm"] = _total_norm(grads)
+        out[GRAD_NORM] = _total_norm(grads)
     return out
 
 

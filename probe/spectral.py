@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from grokwatch.wire.names import ERANK, PR, STABLE_RANK
+
 from .backend import NumpyOps, TorchOps, backend_for
 
 TOP_SV = 64  # singular values sent as the ``<m>.sv`` spectrum
@@ -33,15 +35,15 @@ def spectral_scalars(s: np.ndarray) -> dict[str, float]:
     """
     s = np.asarray(s, dtype=np.float64)
     if not np.all(np.isfinite(s)):
-        return {"erank": math.nan, "pr": math.nan, "stable_rank": math.nan}
+        return {ERANK: math.nan, PR: math.nan, STABLE_RANK: math.nan}
     e = s * s
     tot = float(e.sum())
     if tot <= 0.0:
-        return {"erank": 0.0, "pr": 0.0, "stable_rank": 0.0}
+        return {ERANK: 0.0, PR: 0.0, STABLE_RANK: 0.0}
     q = e[e > 0] / tot
-    return {"erank": float(math.exp(-(q * np.log(q)).sum())),
-            "pr": float(tot * tot / (e * e).sum()),
-            "stable_rank": float(tot / e.max())}
+    return {ERANK: float(math.exp(-(q * np.log(q)).sum())),
+            PR: float(tot * tot / (e * e).sum()),
+            STABLE_RANK: float(tot / e.max())}
 
 
 def svd_metrics(x: Any, ops: NumpyOps | TorchOps | None = None) -> tuple[dict[str, float], np.ndarray]:
@@ -49,7 +51,7 @@ def svd_metrics(x: Any, ops: NumpyOps | TorchOps | None = None) -> tuple[dict[st
     ops = ops or backend_for(x)
     m = ops.asfloat(x)
     if not math.isfinite(float(ops.host(abs(m).sum()))):
-        nan = {"erank": math.nan, "pr": math.nan, "stable_rank": math.nan}
+        nan = {ERANK: math.nan, PR: math.nan, STABLE_RANK: math.nan}
         return nan, np.zeros(0)
     s = singular_values(m, ops)
     return spectral_scalars(s), s[:TOP_SV]
