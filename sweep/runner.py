@@ -72,8 +72,8 @@ class PhaseWatch:
         if (r.generalized_for is not None and self.gen_since is not None
                 and step - self.gen_since >= r.generalized_for):
             return "generalized"
-        if (r.settled_for is not None and phase in SETTLED
-                and step - self.phase_since >= r.settled_for):
+        need = r.settled_after(phase) if phase in SETTLED else None
+        if need is not None and step - self.phase_since >= need:
             return phase
         return None
 

@@ -54,7 +54,7 @@ BUILTIN_PLACEHOLDERS = ("run", "endpoint", "threads")
 RANDOM_KINDS = ("uniform", "log_uniform", "int")
 TOP_KEYS = ("name", "preset", "fast", "command", "jobs", "threads", "search", "trials", "seed",
             "train", "axes", "stop")
-STOP_KEYS = ("generalized_for", "generalized_at", "settled_for", "poll")
+STOP_KEYS = ("generalized_for", "generalized_at", "settled_for", "confusion_for", "poll")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]{0,47}$")
 _AXIS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
 
@@ -69,18 +69,28 @@ class EarlyStop:
 
     ``generalized_for``: the phase is comprehension or grokking and val acc has held
     ``>= generalized_at`` for this many steps. ``settled_for``: the phase has been
-    memorization or confusion for this many steps (past the plateau's start).
-    None turns a rule off. ``poll`` is seconds between looks at the daemon.
+    memorization (or confusion) for this many steps (past the plateau's start); a
+    memorized plateau can still grok, so this is the long one. ``confusion_for``:
+    the same for confusion alone (default: ``settled_for``). None turns a rule off.
+    ``poll`` is seconds between looks at the daemon.
     """
 
     generalized_for: int | None = None
     generalized_at: float = 0.95
     settled_for: int | None = None
+    confusion_for: int | None = None
     poll: float = 1.0
 
     @property
     def active(self) -> bool:
-        return self.generalized_for is not None or self.settled_for is not None
+        return (self.generalized_for is not None or self.settled_for is not None
+                or self.confusion_for is not None)
+
+    def settled_after(self, phase: str) -> int | None:
+        """Steps a phase must hold before the trial may end (None: never)."""
+        if phase == "confusion" and self.confusion_for is not None:
+            return self.confusion_for
+        return self.settled_for
 
 
 @dataclass(frozen=True)
@@ -347,7 +357,7 @@ def _stop(raw: Any) -> EarlyStop:
     for k in raw:
         if k not in STOP_KEYS:
             raise SpecError(f"stop.{k}: unknown rule; expected one of {', '.join(STOP_KEYS)}")
-    for k in ("generalized_for", "settled_for"):
+    for k in ("generalized_for", "settled_for", "confusion_for"):
         v = raw.get(k)
         if v is not None and (type(v) is not int or v < 0):
             raise SpecError(f"stop.{k}: {v!r} must be a number of steps >= 0")
@@ -357,4 +367,5 @@ def _stop(raw: Any) -> EarlyStop:
     poll = raw.get("poll", 1.0)
     if not isinstance(poll, (int, float)) or isinstance(poll, bool) or not 0.05 <= poll <= 60:
         raise SpecError(f"stop.poll: {poll!r} must be seconds in [0.05, 60]")
-    return EarlyStop(raw.get("generalized_for"), float(at), raw.get("settled_for"), float(poll))
+    return EarlyStop(raw.get("generalized_for"), float(at), raw.get("settled_for"),
+                     raw.get("confusion_for"), float(poll))
