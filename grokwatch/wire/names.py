@@ -52,6 +52,19 @@ NULL_SUFFIX = "_null"  # metric + NULL_SUFFIX: the same statistic at chance
 FOURIER_CONC_NULL = FOURIER_CONC + NULL_SUFFIX
 FOURIER_IPR_NULL = FOURIER_IPR + NULL_SUFFIX
 
+# Class geometry of a fixed labelled batch (Probe.observe(features=..., labels=...)): under
+# the matrix name FEATURES, and READOUT_* through the model's readout when it is found.
+FEATURES = "features"
+CLASS_ETA2 = "class_eta2"
+CLASS_ETA2_NULL = CLASS_ETA2 + "_null"
+CLASS_SEP = "class_sep"
+CLASSES = "classes"
+READOUT_SEP = "readout_sep"
+READOUT_ETA2 = "readout_eta2"
+READOUT_ALIGN = "readout_align"
+GEOMETRY_METRICS = (CLASS_ETA2, CLASS_ETA2_NULL, CLASS_SEP, CLASSES, READOUT_SEP, READOUT_ETA2,
+                    READOUT_ALIGN)
+
 # Per-matrix spectra and points (record names "<matrix>.<suffix>").
 SV = "sv"
 FOURIER = "fourier"
