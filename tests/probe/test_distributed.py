@@ -27,16 +27,12 @@ WORKER = textwrap.dedent("""
     import sys, torch, torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
     torch.set_num_threads(1)
-    endpoint, ranks, early = sys.argv[1], sys.argv[2], sys.argv[3] == "early"
-    ranks = int(ranks) if ranks.isdigit() else ranks
+    endpoint = sys.argv[1]
     from grokwatch.probe import Probe
-    if early:  # built before init_process_group: the launcher's RANK decides
-        probe = Probe("ddp-" + str(sys.argv[2]) + "-early", endpoint=endpoint, every=4,
-                      modulus=7, ranks=ranks)
+    # built before init_process_group: the launcher's RANK/WORLD_SIZE decide
+    each = Probe("ddp-each", endpoint=endpoint, ranks="each")
     dist.init_process_group("gloo")
-    if not early:
-        probe = Probe("ddp-" + str(sys.argv[2]), endpoint=endpoint, every=4, modulus=7,
-                      ranks=ranks)
+    probe = Probe("ddp", endpoint=endpoint, every=4, modulus=7)  # the default: rank 0
     torch.manual_seed(0)
     model = DDP(torch.nn.Sequential(torch.nn.Embedding(7, 8), torch.nn.Flatten(),
                                     torch.nn.Linear(16, 7)))
@@ -48,14 +44,16 @@ WORKER = textwrap.dedent("""
         opt.zero_grad()
         loss.backward()  # DDP all-reduces the gradients here
         opt.step()
+        each.log(step, train_loss=loss)
         total = loss.detach().clone()
         dist.all_reduce(total)  # one more collective per step, after the probe's calls
         probe.log(step, train_loss=total / dist.get_world_size())
-        probe.observe(step, model, embed=model.module[0].weight)
-    ok = probe.close(timeout=10)
+        probe.observe(step, model)  # the DDP wrapper: unwrapped, embedding discovered
+    oks = [p.close(timeout=10) for p in (probe, each)]
     dist.barrier()
     dist.destroy_process_group()
-    print("silent" if probe.silent else f"closed ok={{ok}} run={{probe.run}}")
+    print(" ".join("silent" if p.silent else f"{{p.run}}:{{ok}}" for p, ok in
+                   zip((probe, each), oks)))
 """).format(steps=STEPS)
 
 
@@ -65,14 +63,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(daemon, ranks: str, when: str = "late", world: int = 2) -> list[str]:
+def launch(daemon, world: int = 2) -> list[str]:
     port = free_port()
     procs = []
     for rank in range(world):
         env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
                "RANK": str(rank), "WORLD_SIZE": str(world), "OMP_NUM_THREADS": "1"}
         procs.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER, daemon.ingest, ranks, when], env=env,
+            [sys.executable, "-c", WORKER, daemon.ingest], env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outs = []
     for p in procs:
@@ -97,27 +95,20 @@ def steps_of(daemon, run: str, metric: str) -> list[int]:
 
 
 @pytest.mark.slow
-def test_rank_zero_speaks_others_are_silent(daemon):
-    outs = launch(daemon, "0")
-    assert outs[0] == "closed ok=True run=ddp-0" and outs[1] == "silent"
-    assert set(runs(daemon)) == {"ddp-0"}
-    assert steps_of(daemon, "ddp-0", "train_loss") == list(range(STEPS)), "one rank, once"
-    # observe ran on the unwrapped model at its cadence (steps 0, 4, 8)
-    assert steps_of(daemon, "ddp-0", "weight_norm") == [0, 4, 8]
-    cfg = runs(daemon)["ddp-0"]["config"]
-    assert cfg["rank"] == 0 and cfg["world_size"] == 2
-
-
-@pytest.mark.slow
-def test_each_rank_its_own_run_grouped(daemon):
-    outs = launch(daemon, "each", when="early")  # also: built before init_process_group
-    assert sorted(outs) == ["closed ok=True run=ddp-each-early.rank0",
-                            "closed ok=True run=ddp-each-early.rank1"]
+def test_two_gloo_ranks_rank_zero_by_default_or_each_rank_grouped(daemon):
+    outs = launch(daemon)
+    # rank 0: the default probe and its own per-rank run; rank 1: silent, and its per-rank run
+    assert outs == ["ddp:True ddp-each.rank0:True", "silent ddp-each.rank1:True"]
     got = runs(daemon)
-    assert set(got) == {"ddp-each-early.rank0", "ddp-each-early.rank1"}
+    assert set(got) == {"ddp", "ddp-each.rank0", "ddp-each.rank1"}
+    assert steps_of(daemon, "ddp", "train_loss") == list(range(STEPS)), "one rank, once"
+    # observe ran at its cadence (steps 0, 4, 8) on the unwrapped model
+    assert steps_of(daemon, "ddp", "weight_norm") == [0, 4, 8]
+    assert steps_of(daemon, "ddp", "embed.fourier_ipr") == [0, 4, 8]
+    assert got["ddp"]["config"]["rank"] == 0 and got["ddp"]["config"]["world_size"] == 2
     for r in (0, 1):
-        run = f"ddp-each-early.rank{r}"
-        assert got[run]["config"]["group"] == "ddp-each-early"
+        run = f"ddp-each.rank{r}"
+        assert got[run]["config"]["group"] == "ddp-each"
         assert got[run]["config"]["rank"] == r
         assert steps_of(daemon, run, "train_loss") == list(range(STEPS))
 
