@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,8 +37,9 @@ STOP_TIMEOUT = 5.0  # seconds a trial gets after SIGTERM before SIGKILL
 GENERALIZED = ("comprehension", "grokking")
 SETTLED = ("memorization", "confusion")
 FAILED, STOPPED = "failed", "stopped"  # config sweep_status of a trial that did not finish
-# queued -> running -> done | early | failed | stopped; skipped: finished before (resume)
-ENDED = ("done", "early", "failed", "stopped", "skipped")
+# queued -> running -> done | early | failed | stopped; skipped: finished before (resume);
+# unstarted: still queued when the sweep was stopped
+ENDED = ("done", "early", "failed", "stopped", "skipped", "unstarted")
 
 
 # ------------------------------------------------------------------ early stop
@@ -181,7 +183,8 @@ class Runner:
                  backend: Backend | None = None, out: IO[str] | None = None,
                  logdir: Path | None = None, resume: bool = True, mark: bool = True,
                  progress_every: float = 10.0,
-                 on_tick: Callable[[Runner], None] | None = None) -> None:
+                 on_tick: Callable[[Runner], None] | None = None,
+                 stop: threading.Event | None = None) -> None:
         self.spec, self.api, self.ingest = spec, api, ingest
         self.jobs = max(1, jobs or spec.jobs or usable_cores())
         self.backend = backend or LocalBackend()
@@ -192,6 +195,7 @@ class Runner:
         self.resume, self.mark = resume, mark
         self.progress_every = progress_every
         self.on_tick = on_tick
+        self.stop = stop  # set from another thread: stop like Ctrl-C
         trials = spec.trial_list(ingest, python=PYTHON)
         self.trials = [TrialState(t, log=self.logdir / f"trial-{t.index:04d}.log")
                        for t in trials]
@@ -238,6 +242,8 @@ class Runner:
             if self.resume:
                 self._skip_finished()
             while True:
+                if self.stop is not None and self.stop.is_set():
+                    raise KeyboardInterrupt
                 self.tick()
                 if all(ts.state in ENDED for ts in self.trials):
                     break
@@ -330,7 +336,9 @@ class Runner:
 
     def stop_all(self) -> None:
         """Skip the queue; stop running trials (SIGTERM, bounded wait), mark them stopped."""
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C waits for this
+        main = threading.current_thread() is threading.main_thread()
+        # A second Ctrl-C waits for this.
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         try:
             running = [ts for ts in self.trials if ts.state == "running"]
             for ts in running:
@@ -346,8 +354,12 @@ class Runner:
                     ts.state = STOPPED
                     if self.mark:
                         self._mark(ts, STOPPED)
+            for ts in self.trials:
+                if ts.state == "queued":
+                    ts.state = "unstarted"
         finally:
-            signal.signal(signal.SIGINT, old)
+            if main:
+                signal.signal(signal.SIGINT, old)
 
     def _mark(self, ts: TrialState, status: str) -> None:
         """Tell the daemon a trial did not finish (its config: sweep_status), in a child
@@ -390,7 +402,7 @@ class Runner:
                           if c[k])
         return (f"sweep {self.spec.name}: {done}/{len(self.trials)} done"
                 + (f" ({extra})" if extra else "")
-                + f", {c['running']} running, {c['queued']} left; "
+                + f", {c['running']} running, {c['queued'] + c['unstarted']} left; "
                 f"elapsed {_fmt_s(time.monotonic() - self._t0)}, ETA {_fmt_s(self.eta())}")
 
     def _progress(self, force: bool = False) -> None:
@@ -424,7 +436,7 @@ class Runner:
         finished = [ts.trial.run for ts in self.trials if ts.state in ("done", "early")]
         if res.interrupted:
             self._say(f"sweep {self.spec.name}: interrupted after {_fmt_s(res.wall)}: "
-                      f"{len(finished)} finished, {c['stopped']} stopped, {c['queued']} not "
+                      f"{len(finished)} finished, {c['stopped']} stopped, {c['unstarted']} not "
                       f"started, {c['skipped']} skipped (finished before), {c['failed']} failed")
             for run in finished:
                 self._say(f"  finished: {run}")
