@@ -16,7 +16,7 @@ from grokwatch import wire
 from grokwatch.cli.daemon import env_api, env_pub
 from grokwatch.client.state import HOOK
 from grokwatch.wire import messages
-from grokwatch.wire.names import STARTING, TRAIN_ACC, VAL_ACC
+from grokwatch.wire.names import ALERT_KINDS, STARTING, TRAIN_ACC, VAL_ACC
 
 
 def register(sub: Any) -> None:
@@ -36,8 +36,10 @@ def register(sub: Any) -> None:
     p.add_argument("--run", default="*", metavar="GLOB", help="only runs matching this glob")
     p.set_defaults(func=cmd_runs)
 
-    p = sub.add_parser("status", help="daemon rates, queue depths, drops and rejects")
+    p = sub.add_parser("status", help="daemon rates, queue depths, drops and rejects "
+                                      "(or a store's runs with --db)")
     client_args(p)
+    p.add_argument("--db", type=Path, default=None, help="read this store directly, no daemon")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("export", help="a run's scalars as JSON lines or CSV")
@@ -87,7 +89,7 @@ def _request(args: argparse.Namespace, op: str, **kw: Any) -> dict | None:
     try:
         return request(args.api, op, timeout=args.timeout, **kw)
     except DaemonUnavailable as e:
-        _err(f"{e} (is `grokwatch daemon` running? or pass --db to read a store)")
+        _err(f"{e} (is `grokwatch daemon` running? or pass --db FILE to read a store)")
     except RuntimeError as e:
         _err(str(e))
     return None
@@ -157,8 +159,36 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_status(args: argparse.Namespace) -> int:
+    """What a store holds, without a daemon: its runs and alerts."""
+    from grokwatch.daemon.store import StoreError
+    try:
+        runs = _summaries_from_store(args.db, "*")
+        st = _open_ro(args.db)
+        try:
+            alerts = st.load_alerts()
+        finally:
+            st.close()
+    except (StoreError, sqlite3.Error) as e:
+        return _err(str(e).splitlines()[0])
+    if args.json:
+        print(_dumps({"db": str(args.db), "runs": len(runs), "alerts": len(alerts)}))
+        return 0
+    size = sum(Path(str(args.db) + x).stat().st_size for x in ("", "-wal")
+               if Path(str(args.db) + x).exists())
+    states: dict[str, int] = {}
+    for r in runs:
+        states[r["state"]] = states.get(r["state"], 0) + 1
+    by_state = ", ".join(f"{v} {k}" for k, v in sorted(states.items())) or "none"
+    print(f"store {args.db} ({size / 2**20:.1f} MiB), no daemon asked")
+    print(f"runs {len(runs)} ({by_state}); alerts {len(alerts)}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    """Show the daemon's rates, queues, drops and rejects."""
+    """Show the daemon's rates, queues, drops and rejects (or a store's contents)."""
+    if args.db is not None:
+        return _store_status(args)
     reply = _request(args, "status")
     if reply is None:
         return 1
@@ -200,6 +230,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         if reply is None:
             return 1
         rows = messages.parse_export(reply)
+    if args.metric is not None and not rows:
+        known = _metric_names(args)
+        if args.metric not in known:
+            return _err(f"run {args.run!r} has no metric {args.metric!r}; it has: "
+                        f"{', '.join(sorted(known)) or 'none yet'}")
     out = sys.stdout
     if args.format == "csv":
         w = csv.writer(out)
@@ -212,6 +247,16 @@ def cmd_export(args: argparse.Namespace) -> int:
             out.write(json.dumps({"step": r["step"], "t": r["t"], "name": r["name"],
                                   "value": v if math.isfinite(v) else str(v)}) + "\n")
     return 0
+
+
+def _metric_names(args: argparse.Namespace) -> set[str]:
+    """The scalar names a run has sent (from its summary's latest values)."""
+    if args.db is not None:
+        runs = _summaries_from_store(args.db, args.run)
+    else:
+        reply = _request(args, "runs", run=args.run)
+        runs = messages.parse_runs(reply) if reply else []
+    return {n for r in runs if r["run"] == args.run for n in (r.get("last") or {})}
 
 
 def _print_alert(a: dict, as_json: bool) -> None:
@@ -233,6 +278,10 @@ def _print_hook(h: dict, as_json: bool) -> None:
 def cmd_alerts(args: argparse.Namespace) -> int:
     """Print stored alerts (and hook events); with ``--follow`` stream new ones."""
     from grokwatch.daemon.store import StoreError
+    if args.kind is not None and args.kind not in ALERT_KINDS:
+        print(f"grokwatch: no alert kind {args.kind!r}; the kinds are: "
+              f"{', '.join(ALERT_KINDS)}", file=sys.stderr)
+        return 2
     if args.db is not None:
         try:
             st = _open_ro(args.db)

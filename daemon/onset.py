@@ -60,6 +60,10 @@ STRUCTURE_METRICS = (FOURIER_IPR, FOURIER_CONC)
 # Class geometry of a fixed (held-out) batch, each a ratio to its exact chance level (about
 # 1): through the model's readout when the probe found it, else of the features as given.
 GEOMETRY_METRICS = ("readout_sep", "class_sep")
+# Standardized true-class logit of the same batch (chance 0): the readout must point the
+# batch at its own classes, not merely cluster it (a label-shuffled run's readout clusters
+# held-out digits by class as weight decay shrinks it, pointing them nowhere).
+ALIGN_METRIC = "readout_align"
 # Aggregate-spectrum statistics that agree by turning towards more structure (entropy
 # is watched as log(1 - H) so that every one of them rises).
 CORROBORATING = (FOURIER_ENTROPY, FOURIER_TOPK, FOURIER_GINI)
@@ -82,6 +86,7 @@ class OnsetParams:
     coincidence: int = 10  # samples a corroborating signal stays "agreeing"
     sd_floor_frac: float = 0.25  # noise scale floor as a fraction of the effect
     geo_effect: float = math.log(1.2)  # rise of log(class separation) above memorization
+    align_effect: float = 0.05  # rise of readout_align from its lowest since memorization
 
 
 def _log(x: float) -> float:
@@ -128,7 +133,8 @@ class OnsetFusion:
         self.samples = 0  # geometry samples seen while armed
         self.fired = False
         self.struct: dict[str, ShiftDetector] = {}
-        self.geo: dict[str, ShiftDetector] = {}
+        self.geo: dict[str, TurnDetector] = {}
+        self.align: dict[str, TurnDetector] = {}
         self.corr: dict[str, TurnDetector] = {}
         self.norm: _NormTurn | None = None
         self.agree_at: dict[str, int] = {}  # corroborating signal -> sample index it last agreed
@@ -160,6 +166,7 @@ class OnsetFusion:
         i = self.samples
         struct_active: list[str] = []
         geo_active: list[str] = []
+        self._update_align(vals)
         for name, v in vals.items():
             metric = name.rpartition(".")[2]
             if metric in GEOMETRY_METRICS:
@@ -167,9 +174,13 @@ class OnsetFusion:
                     continue  # the readout's view is the one watched
                 det = self.geo.get(name)
                 if det is None:
-                    det = self.geo[name] = self._shift(p.geo_effect)
+                    # From its lowest value since memorization: a memorizing network's
+                    # held-out separation often dips after the fit before structure forms.
+                    det = self.geo[name] = TurnDetector(
+                        effect=p.geo_effect, warmup=p.warmup, z=p.corr_z, hold=p.hold,
+                        sd_floor=p.sd_floor_frac * p.geo_effect)
                 det.update(_log(v))
-                if det.active:
+                if det.active and self._aligned(name, metric, vals):
                     geo_active.append(name)
             elif metric in STRUCTURE_METRICS:
                 null = vals.get(name + "_null")
@@ -222,12 +233,37 @@ class OnsetFusion:
         ev["evidence"] = "token_structure"
         return ev
 
+    def _aligned(self, name: str, metric: str, vals: dict[str, float]) -> bool:
+        """The readout gate of a class-geometry signal (none for features without a readout)."""
+        if metric != "readout_sep":
+            return True
+        aname = name.rpartition(".")[0] + "." + ALIGN_METRIC
+        turn = self.align.get(aname)
+        return turn is not None and turn.active
+
+    def _update_align(self, vals: dict[str, float]) -> None:
+        p = self.p
+        for name, v in vals.items():
+            if name.rpartition(".")[2] == ALIGN_METRIC:
+                turn = self.align.get(name)
+                if turn is None:
+                    turn = self.align[name] = TurnDetector(
+                        effect=p.align_effect, warmup=p.warmup, z=p.corr_z, hold=p.hold,
+                        sd_floor=p.sd_floor_frac * p.align_effect)
+                turn.update(v)
+
     def _evidence(self, step: int, struct: list[str], agree: list[str]) -> dict[str, Any]:
         signals: dict[str, Any] = {}
         for name in struct:
-            det = self.geo.get(name) or self.struct[name]
-            ev = det.evidence()
-            ev["ratio_vs_memorization"] = math.exp(ev["excess"])
+            if name in self.geo:
+                ev = self.geo[name].evidence()
+                ev["ratio_vs_memorization"] = math.exp(ev["move_from_extreme"])
+                aname = name.rpartition(".")[0] + "." + ALIGN_METRIC
+                if aname in self.align:
+                    ev["readout_align"] = self.align[aname].evidence()
+            else:
+                ev = self.struct[name].evidence()
+                ev["ratio_vs_memorization"] = math.exp(ev["excess"])
             signals[name] = ev
         for name in agree:
             if name in signals:
@@ -254,7 +290,7 @@ class OnsetFusion:
 
 VAL_MOVED = 0.5  # val accuracy at which validation "has moved": an onset now would be late
 BACKLOG = 8  # geometry records kept while the fit is being confirmed
-GEOMETRY_SUFFIXES = STRUCTURE_METRICS + CORROBORATING + GEOMETRY_METRICS
+GEOMETRY_SUFFIXES = STRUCTURE_METRICS + CORROBORATING + GEOMETRY_METRICS + (ALIGN_METRIC,)
 
 
 def is_geometry(vals: dict[str, float]) -> bool:

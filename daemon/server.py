@@ -172,6 +172,7 @@ class Daemon:
             raise DaemonError(str(e)) from None
         self.curve: Curve | None = None
         self.hooks = HookRunner(self._rules())
+        db_existed = Path(cfg.db).exists()
         try:
             self._lock_all()
             self.store = Store(cfg.db, durability=cfg.durability)
@@ -190,6 +191,9 @@ class Daemon:
                 self.curve.stop()
             self.ctx.destroy(linger=0)
             self.store.close()
+            if not db_existed:  # a daemon that cannot serve leaves no store behind
+                for suffix in ("", "-wal", "-shm"):
+                    Path(str(cfg.db) + suffix).unlink(missing_ok=True)
             self.close_early()
             raise
         self.publisher = Publisher(self.pub_sock)

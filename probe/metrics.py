@@ -163,6 +163,31 @@ def feature_metrics(h: Any, labels: Any, model: Any, obs: Observation) -> None:
         r = class_geometry(z, labels, ops)
         obs.scalars["features.readout_sep"] = r["class_sep"]
         obs.scalars["features.readout_eta2"] = r["class_eta2"]
+        a = readout_alignment(z, labels, ops)
+        if a is not None:
+            obs.scalars["features.readout_align"] = a
+
+
+def readout_alignment(z: Any, labels: Any, ops: Any) -> float | None:
+    """Mean standardized true-class logit of a batch: ``mean_i (z_iy - mean_j z_ij) / sd_i``.
+
+    0 in expectation when the logits carry no information about the labels (any
+    scale, any number of classes); positive when the readout points the batch at
+    its own classes, negative when it points away (memorizing networks push the
+    held-out true class down). None when a label has no logit column.
+    """
+    y = np.asarray(labels.detach().cpu() if is_tensor(labels) else labels).reshape(-1)
+    k = int(z.shape[1])
+    if k < 2 or y.size == 0 or y.min() < 0 or y.max() >= k:
+        return None
+    zc = z - z.mean(1, keepdims=True) if isinstance(z, np.ndarray) else z - z.mean(1, keepdim=True)
+    sd = (zc * zc).mean(1) ** 0.5
+    idx = ops.const(("labels", y.tobytes()), lambda: y.astype(np.int64), like=zc)
+    if isinstance(zc, np.ndarray):
+        true = zc[np.arange(len(y)), y]
+    else:
+        true = zc.gather(1, idx.long()[:, None])[:, 0]
+    return float(ops.host((true / ops.maximum(sd, 1e-30)).mean()))
 
 
 def readout(model: Any, width: int) -> tuple[Any, Any] | None:
