@@ -65,6 +65,12 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     if args.lost_after <= 0:
         print("grokwatch: --lost-after must be positive", file=sys.stderr)
         return 1
+    if args.db is not None and not args.db.parent.is_dir():
+        # A typo in --db must not quietly grow a directory tree (the default path's
+        # directories are created, that is what a default is for).
+        print(f"grokwatch: --db {args.db}: directory {args.db.parent} does not exist "
+              "(create it first)", file=sys.stderr)
+        return 1
     cfg = Config(ingest=args.ingest, pub=args.pub, api=args.api,
                  db=args.db if args.db is not None else paths.default_db_path(),
                  hooks=hooks, lost_after=args.lost_after, allow_remote=args.allow_remote,

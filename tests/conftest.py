@@ -45,6 +45,7 @@ class DaemonHandle:
         self.pub = f"ipc://{self.sockdir}/pub"
         self.api = f"ipc://{self.sockdir}/api"
         self.db = root / "state" / "grokwatch.db"
+        self.db.parent.mkdir(parents=True, exist_ok=True)  # the daemon creates no --db dirs
         self.hooks = hooks
         self.lost_after = lost_after
         self.args = list(args or [])
