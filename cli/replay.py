@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from grokwatch.cli.output import dumps
+
 Record = tuple[str, int | None, float, Any]  # kind, step, t, data
 
 
@@ -40,17 +42,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("args", nargs="*", metavar="FILE|RUN",
                    help="with --db: [RUN] (a glob; default all runs); else: FILE [RUN]")
     p.set_defaults(func=cmd_replay)
-
-
-def jsonable(obj: Any) -> Any:
-    """Strict JSON view (NaN/Inf as null), as ``grokwatch alerts --json`` prints."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    return obj
 
 
 def _float(v: Any, where: str) -> float:
@@ -180,7 +171,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             with fh:
                 alerts = replay_records(run, jsonl_records(iter(fh), str(path)))
         for a in alerts:
-            sys.stdout.write(json.dumps(jsonable(a), separators=(",", ":"), default=str) + "\n")
+            sys.stdout.write(dumps(a, default=str) + "\n")
         sys.stdout.flush()
     except ReplayError as e:
         print(f"grokwatch replay: {e}", file=sys.stderr)

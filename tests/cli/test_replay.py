@@ -13,6 +13,7 @@ import pytest
 from gwcli import GROKWATCH
 
 from grokwatch.cli import replay as replay_cli
+from grokwatch.cli.output import jsonable
 from grokwatch.daemon.detectors import RunDetector
 from grokwatch.probe import Probe
 
@@ -144,7 +145,7 @@ def test_replay_records_is_the_run_detector():
     recs = [("scalars", s, 100.0 + s, {"train_acc": 1.0}) for s in range(0, 50, 10)]
     direct = [a.to_wire() for k, s, t, v in recs for a in det.on_scalars(s, t, v)]
     assert replay_cli.replay_records("r", iter(recs)) == direct
-    assert replay_cli.jsonable({"a": [math.inf, 1.0]}) == {"a": [None, 1.0]}
+    assert jsonable({"a": [math.inf, 1.0]}) == {"a": [None, 1.0]}
 
 
 def test_replay_subcommand_registers():
