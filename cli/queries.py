@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from grokwatch import wire
 from grokwatch.cli.daemon import env_api, env_pub
+from grokwatch.cli.output import dumps as _dumps
 from grokwatch.client.state import HOOK
 from grokwatch.wire import messages
 from grokwatch.wire.names import ALERT_KINDS, STARTING, TRAIN_ACC, VAL_ACC
@@ -63,25 +63,6 @@ def register(sub: Any) -> None:
 def _err(msg: str) -> int:
     print(f"grokwatch: {msg}", file=sys.stderr)
     return 1
-
-
-def _jsonable(obj: Any) -> Any:
-    """NaN/Inf as null and packed arrays as lists: strict JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        if set(obj) == {"dt", "sh", "b"}:
-            return _jsonable(wire.array_to_list(obj))
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, bytes):
-        return obj.hex()
-    return obj
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(_jsonable(obj), separators=(",", ":"))
 
 
 def _request(args: argparse.Namespace, op: str, **kw: Any) -> dict | None:
