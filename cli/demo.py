@@ -77,6 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--interval", type=float, default=2.0,
                    help="headless: seconds between status blocks (default 2)")
     p.add_argument("--ascii", action="store_true", help="TUI: plain ASCII drawing")
+    p.add_argument("--sweep", action="store_true",
+                   help="a 5x4 sweep (weight decay x train fraction) drawing the phase diagram "
+                        "in the TUI's phase view (--fast: 3x3, shorter)")
     p.set_defaults(func=cmd_demo)
 
 
@@ -324,6 +327,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if why is not None:
             print(f"grokwatch demo: {why}", file=sys.stderr)
             return 1
+        if args.sweep:
+            from grokwatch.cli.sweep import demo_sweep
+
+            return demo_sweep(demo)
         return demo.run()
     except KeyboardInterrupt:
         print("grokwatch demo: interrupted; stopping", file=sys.stderr)

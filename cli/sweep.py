@@ -218,3 +218,99 @@ def _image(d: diagram.Diagram, title: str, path: Path) -> int:
     plt.close(fig)
     print(f"grokwatch phases: wrote {path}")
     return 0
+
+
+# ------------------------------------------------------------------ demo --sweep
+
+# examples/sweeps/wd_frac.toml, kept equal by a test: weight decay across, train fraction
+# up, on the fast quadratic model (a+b mod 53), every trial with the same budget.
+DEMO_SPEC: dict[str, Any] = {
+    "name": "wd-frac", "preset": "memorization", "fast": True, "threads": 1,
+    "train": {"steps": 1200},
+    "axes": {"weight_decay": [0.0, 0.3, 1.0, 5.0, 50.0], "frac": [0.1, 0.2, 0.4, 0.8]},
+    "stop": {"generalized_for": 100, "settled_for": 1000, "confusion_for": 300},
+}
+# `demo --sweep --fast`: the corners and the middle, shorter (the test's grid).
+DEMO_FAST_AXES = {"weight_decay": [0.0, 5.0, 50.0], "frac": [0.2, 0.4, 0.8]}
+
+
+def demo_spec(fast: bool, suffix: str = "") -> SweepSpec:
+    from grokwatch.sweep.spec import parse_spec
+
+    d = {**DEMO_SPEC, "name": DEMO_SPEC["name"] + suffix}
+    if fast:
+        d["axes"] = DEMO_FAST_AXES
+        d["train"] = {"steps": 600}
+        d["stop"] = {**DEMO_SPEC["stop"], "settled_for": 400, "poll": 0.5}
+    return parse_spec(d, flags=TRAIN_FLAGS)
+
+
+def print_diagram(api: str, sweep: str, out: Any) -> diagram.Diagram | None:
+    """The sweep's diagram as text, from the daemon."""
+    try:
+        d = diagram.build(sweep_runs(api, sweep))
+    except (client.DaemonUnavailable, RuntimeError) as e:
+        print(f"grokwatch demo: could not read the diagram: {e}", file=out)
+        return None
+    if d is not None:
+        print(f"\n{sweep}: phase by {d.x} (across) and {d.y} (up); onset step after the letter",
+              file=out)
+        print(diagram.text(d), file=out)
+        print(diagram.LEGEND, file=out, flush=True)
+    return d
+
+
+def demo_sweep(demo: Any) -> int:
+    """``grokwatch demo --sweep``: the demo grid through the sweep runner, watched in the
+    TUI's phase view (or, --headless, as progress lines), then the diagram as text.
+    ``demo`` is the connected :class:`grokwatch.cli.demo.Demo` (its daemon, its output)."""
+    import threading
+    import time
+
+    from grokwatch.cli.demo import usable_cores
+    from grokwatch.sweep.runner import Runner
+
+    args, out = demo.args, demo.out
+    spec = demo_spec(args.fast, demo.suffix)
+    stop = threading.Event()
+    if args.budget is not None:
+        timer = threading.Timer(args.budget, stop.set)
+        timer.daemon = True
+        timer.start()
+    jobs = args.jobs or usable_cores()
+    if args.headless:
+        runner = Runner(spec, api=args.api, ingest=args.ingest, jobs=jobs, out=out, stop=stop,
+                        logdir=demo.workdir / "sweep")
+        res = runner.run()
+    else:
+        from grokwatch.tui.app import GrokwatchApp
+
+        class _App(GrokwatchApp):
+            def on_mount(self) -> None:
+                super().on_mount()
+                self.action_view("phases")
+
+        log = open(demo.workdir / "sweep.log", "w")  # noqa: SIM115 (closed below)
+        runner = Runner(spec, api=args.api, ingest=args.ingest, jobs=jobs, out=log, stop=stop,
+                        logdir=demo.workdir / "sweep")
+        results: list[Any] = []
+        th = threading.Thread(target=lambda: results.append(runner.run()),
+                              name="grokwatch-demo-sweep", daemon=True)
+        th.start()
+        try:
+            _App(api=args.api, pub=args.pub, ascii=args.ascii).run()
+        finally:
+            stop.set()
+            th.join(60)
+            log.close()
+        while th.is_alive():
+            time.sleep(0.1)
+        res = results[0]
+    asked = stop.is_set()  # the budget ran out or the TUI was closed: a normal end
+    stop.set()
+    d = print_diagram(args.api, spec.name, out)
+    if res.interrupted and not asked:
+        return 130
+    if d is None:
+        return 1
+    return 1 if any(t.state == "failed" for t in res.trials) else 0
