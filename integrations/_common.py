@@ -63,7 +63,7 @@ def pick(metrics: Mapping[str, Any], *, validation: bool,
     """
     out: dict[str, float] = {}
     for key, v in metrics.items():
-        if not isinstance(key, str) or is_validation(key) != validation:
+        if not isinstance(key, str):
             continue
         k = key
         if k.endswith("_step"):
@@ -72,10 +72,13 @@ def pick(metrics: Mapping[str, Any], *, validation: bool,
             if not validation:
                 continue
             k = k[:-6]
+        name = canonical(k, extra)
+        # the side is the grokwatch name's (a user's {"acc_holdout": "val_acc"} is validation)
+        if is_validation(name if name != k else k) != validation:
+            continue
         f = scalar(v)
         if f is None:
             continue
-        name = canonical(k, extra)
         if name not in out or k == key:  # the plain name wins over a _step/_epoch twin
             out[name] = f
     return out
