@@ -163,6 +163,7 @@ def _store_status(args: argparse.Namespace) -> int:
     by_state = ", ".join(f"{v} {k}" for k, v in sorted(states.items())) or "none"
     print(f"store {args.db} ({size / 2**20:.1f} MiB), no daemon asked")
     print(f"runs {len(runs)} ({by_state}); alerts {len(alerts)}")
+    _names_hint(runs)
     return 0
 
 
@@ -189,7 +190,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"queues: pending rows {q['pending_rows']}; hooks: {hooks}")
     print(f"publish seq {st['publish']['seq']} (dropped {st['publish']['dropped']}); "
           f"alerts {st['alerts']}; rss {st['rss_bytes'] / 2**20:.0f} MiB")
+    reply = _request(args, "runs")
+    _names_hint(messages.parse_runs(reply) if reply else [])
     return 0
+
+
+def _names_hint(runs: list[dict]) -> None:
+    """Name the runs that send scalars but never train_acc/val_acc (no phase, no alerts)."""
+    blind = [r["run"] for r in runs
+             if r.get("last") and TRAIN_ACC not in r["last"] and VAL_ACC not in r["last"]]
+    if blind:
+        shown = ", ".join(blind[:5]) + (f" and {len(blind) - 5} more" if len(blind) > 5 else "")
+        print(f"hint: {len(blind)} run(s) never sent {TRAIN_ACC} or {VAL_ACC}, so they get "
+              f"no phase and no alerts: {shown}. Map your names: "
+              f"Probe(..., names={{'training/accuracy': '{TRAIN_ACC}', ...}})")
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -53,7 +53,8 @@ class Probe:
     def __init__(self, run: str, *, endpoint: str | None = None, config: Any = None,
                  modulus: int | None = None, every: int = 100, capacity: int = 10_000,
                  close_timeout: float = 2.0, ack_timeout: float = 3.0,
-                 max_frame: int = wire.DEFAULT_MAX_FRAME, ranks: int | str = 0) -> None:
+                 max_frame: int = wire.DEFAULT_MAX_FRAME, ranks: int | str = 0,
+                 names: dict[str, str] | None = None) -> None:
         if not wire.valid_run_id(run):
             raise ValueError(f"run must be a non-empty printable string of at most "
                              f"{wire.MAX_RUN_LEN} characters without edge spaces, got {run!r}")
@@ -62,6 +63,7 @@ class Probe:
         if type(every) is not int or every < 1:
             raise ValueError(f"every must be an int >= 1, got {every!r}")
         distributed.check_ranks(ranks)
+        self._rename = _check_names(names)
         run, config = _sweep_trial(run, config)  # under `grokwatch sweep`: the trial's name
         name, rank_config = distributed.placement(run, ranks)  # torch.distributed / torchrun
         self.silent = name is None  # another rank speaks for this run
@@ -159,12 +161,20 @@ class Probe:
         """Whether a connection to the daemon is up right now."""
         return self._sender is not None and self._sender.connected
 
-    def log(self, step: int, **scalars: Any) -> None:
-        """Record scalars at ``step``: floats, ints, numpy scalars or 0-d tensors.
+    def log(self, step: int, values: Any = None, /, **scalars: Any) -> None:
+        """Record scalars at ``step``: floats, ints, numpy scalars or 0-d tensors,
+        as keywords or as a mapping (``probe.log(step, {"training/accuracy": acc})``);
+        names given to ``Probe(names=...)`` are renamed on the way.
 
         A value that is not a number, or a bad name, is counted as an error and
         left out; this never raises.
         """
+        if values is not None:
+            try:
+                scalars = {**values, **scalars}
+            except Exception:
+                self._error(f"log() takes a mapping of names to values, got {type(values)}")
+                return
         try:
             if type(step) is not int:
                 given, step = step, _as_step(step)
@@ -176,7 +186,10 @@ class Probe:
                 return
             vals: dict[str, float] = {}
             names = self._names
+            rename = self._rename
             for k, v in scalars.items():
+                if rename:
+                    k = rename.get(k, k)
                 if type(v) is not float:
                     v = _as_float(v)
                     if v is None:
@@ -381,6 +394,22 @@ def _as_step(step: Any) -> int | None:
             return None
         n = int(f)
     return n if 0 <= n <= wire.MAX_INT else None
+
+
+def _check_names(names: Any) -> dict[str, str]:
+    """``Probe(names=...)``: a mapping from the names a training loop logs to the
+    names grokwatch reads (``{"training/accuracy": "train_acc"}``), checked once."""
+    if names is None:
+        return {}
+    if not hasattr(names, "items"):
+        raise ValueError(f"names must map your scalar names to grokwatch's, got {names!r:.60}")
+    out: dict[str, str] = {}
+    for k, v in names.items():
+        if not (isinstance(k, str) and isinstance(v, str) and k and v
+                and len(v) <= wire.MAX_NAME_LEN and v.isprintable()):
+            raise ValueError(f"names: {k!r} -> {v!r} is not a pair of scalar names")
+        out[k] = v
+    return out
 
 
 def _sweep_trial(run: str, config: Any) -> tuple[str, Any]:

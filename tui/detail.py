@@ -14,6 +14,17 @@ from grokwatch.tui.model import RunView
 from grokwatch.tui.sparkline import SeriesPanel, fmt
 from grokwatch.tui.spectrum import SpectraPanel
 from grokwatch.tui.style import DIM, LABEL, WARN, phase_style, state_style
+from grokwatch.wire.names import TRAIN_ACC, VAL_ACC
+
+
+def names_hint(rv: RunView) -> str:
+    """A hint when a run sends scalars but none of the names phases and alerts
+    read (``train_acc``, ``val_acc``): its own names need mapping."""
+    last = rv.get("last") or {}
+    if not last or TRAIN_ACC in last or VAL_ACC in last:
+        return ""
+    return (f"no {TRAIN_ACC}/{VAL_ACC} received, so no phase or alerts: map your names "
+            f"with Probe(..., names={{'your/acc': '{TRAIN_ACC}', ...}})")
 
 
 def summary_lines(rv: RunView, width: int = 10_000) -> list[list[Cell]]:
@@ -35,14 +46,18 @@ def summary_lines(rv: RunView, width: int = 10_000) -> list[list[Cell]]:
     bad = {k: c.get(k) for k in ("dropped", "gaps", "rejected", "errors") if c.get(k)}
     if bad:
         l2.append(("  " + " ".join(f"{k} {v}" for k, v in bad.items()), WARN))
+    lines = [l1, l2]
+    hint = names_hint(rv)
+    if hint:
+        lines += [[(c, Style(color="gold3"))] for c in wrap("hint: " + hint, max(8, width))]
     cfg = g("config") or {}
     if g("modulus"):
         cfg = {"p": g("modulus"), **cfg}
     if not cfg:
-        return [l1, l2]
+        return lines
     text = "config " + " ".join(f"{k}={v}" for k, v in cfg.items())
-    return [l1, l2, *[[(("       " if i else "") + c, DIM)]
-                      for i, c in enumerate(wrap(text, max(8, width - 7)))]]
+    return lines + [[(("       " if i else "") + c, DIM)]
+                    for i, c in enumerate(wrap(text, max(8, width - 7)))]
 
 
 class DetailHeader(RunPanel):
