@@ -73,7 +73,7 @@ def pick(metrics: Mapping[str, Any], *, validation: bool,
                 continue
             k = k[:-6]
         name = canonical(k, extra)
-        # the side is the grokwatch name's (a user's {"acc_holdout": "val_acc"} is validation)
+        # the side is the grokwatch name's (a user's acc_holdout -> val_acc is validation)
         if is_validation(name if name != k else k) != validation:
             continue
         f = scalar(v)
