@@ -6,8 +6,8 @@ probe's at-exit close never ran and its unacknowledged tail was lost.
 
 The first :class:`~grokwatch.probe.Probe` built in the main thread installs
 :func:`_on_sigterm`, remembering the handler it replaces. On SIGTERM it waits
-(up to each probe's ``close_timeout``, default 2 s) for everything already
-logged to be acknowledged, then hands the signal on, so the program behaves as
+(up to the probes' ``close_timeout``, default 2 s, for all of them together) for
+everything already logged to be acknowledged, then hands the signal on, so the program behaves as
 it would without grokwatch:
 
 - the previous handler was a Python callable (the program's own, Lightning's,
@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -74,12 +75,16 @@ def uninstall() -> None:
 
 
 def flush_all() -> None:
-    """Wait for every live probe of this process to have its records acknowledged."""
+    """Wait for every live probe of this process to have its records acknowledged,
+    all within the longest ``close_timeout`` among them (not one after another)."""
     pid = os.getpid()
-    for p in list(_probes()):
+    probes = [p for p in list(_probes()) if getattr(p, "pid", None) == pid]
+    if not probes:
+        return
+    deadline = time.monotonic() + max(float(getattr(p, "close_timeout", 2.0)) for p in probes)
+    for p in probes:
         try:
-            if p.pid == pid:
-                p.flush()
+            p.flush(timeout=max(0.0, deadline - time.monotonic()))
         except Exception:
             pass  # never keep a dying process from dying
 
