@@ -23,6 +23,8 @@ CHILD = textwrap.dedent("""
             flag.write_text("own handler ran")
             sys.exit(7)
         signal.signal(signal.SIGTERM, own)
+    if mode == "carry":  # a handler that checkpoints and carries on (no exit)
+        signal.signal(signal.SIGTERM, lambda signum, frame: flag.write_text("checkpointed"))
     from grokwatch.probe import Probe
     if mode == "off":
         os.environ["GROKWATCH_SIGTERM"] = "0"
@@ -33,6 +35,10 @@ CHILD = textwrap.dedent("""
     for i in range({n}):
         p.log(i, x=float(i))
     os.kill(os.getpid(), signal.SIGTERM)
+    if mode == "carry":  # the probe is still open: training and logging go on
+        for i in range({n}, {n} + 100):
+            p.log(i, x=float(i))
+        sys.exit(0 if p.close(timeout=10) else 3)
     time.sleep(30)  # training goes on until the signal acts
     flag.write_text("survived")
 """).format(n=N)
@@ -61,6 +67,12 @@ def test_sigterm_chains_to_the_programs_own_handler(tmp_path, daemon):
     rc, flag = run_child(tmp_path, daemon, "own")
     assert rc == 7 and flag == "own handler ran"
     assert stored_steps(daemon, "preempted-own") == list(range(N))
+
+
+def test_a_handler_that_carries_on_keeps_the_probe_open(tmp_path, daemon):
+    rc, flag = run_child(tmp_path, daemon, "carry")
+    assert rc == 0 and flag == "checkpointed"
+    assert stored_steps(daemon, "preempted-carry") == list(range(N + 100))
 
 
 def test_without_the_flush_the_tail_is_lost(tmp_path, daemon):
