@@ -14,9 +14,9 @@ __all__ = ["MAX_EXPORT_ROWS", "ApiError", "handle_request"]
 # A snapshot is bounded so that a client always connects, whatever was sent to the daemon:
 # the most recently heard runs first; past the budgets a run comes as its summary only
 # (its series and arrays fill in from updates). The reply says what was left out.
-SNAPSHOT_MAX_RUNS = 5_000
+SNAPSHOT_MAX_RUNS = 2_000
 SNAPSHOT_MAX_POINTS = 2_000_000  # series points over all runs (~32 MB packed)
-SNAPSHOT_MAX_ARRAY_BYTES = 64 << 20  # spectra + points bytes over all runs
+SNAPSHOT_MAX_ARRAY_BYTES = 32 << 20  # spectra + points bytes over all runs
 DEFERRED = ("export", "alerts")  # answered by the query worker, off the loop
 
 

@@ -33,6 +33,7 @@ MAX_STEP = 1 << 53  # steps stay exact as floats (plots, detectors)
 MAX_SEQ_JUMP = 1 << 30  # one frame may skip at most this many seqs past the session's highest
 MAX_COUNTER = 1 << 53
 PEER_RUN_MAX = 100_000  # peers remembered (for attributing refusals, runs per peer)
+INFO_BATCH = 1_000  # run summaries written per commit at most
 
 
 @dataclass
@@ -41,6 +42,8 @@ class Limits:
 
     runs: int = 20_000  # runs in total (restored runs count too)
     runs_per_peer: int = 1_000  # new runs opened by one connection
+    new_runs_per_s: float = 200.0  # new runs opened per second over all peers ...
+    new_runs_burst: int = 1_000  # ... after a burst of this many (a sweep starting)
     metrics_per_run: int = 1_024  # scalar names per run
     metrics_total: int = 250_000  # scalar names over all runs
     arrays_per_run: int = 64  # spectrum + points names per run
@@ -60,6 +63,8 @@ class Ingest:
         self._owners: dict[tuple[int, int], bytes | None] = {}  # (run_id, sid) -> opener
         self._rid_run: dict[int, RunState] = {}
         self._peer_runs: Counter[bytes] = Counter()
+        self._new_tokens = float(self.limits.new_runs_burst)
+        self._new_t = time.monotonic()
         self._names: dict[str, set[str]] = {}  # run -> scalar names held
         self._n_names = 0
         self._arrays: dict[str, dict[str, int]] = {}  # run -> "kind:name" -> bytes held
@@ -309,6 +314,15 @@ class Ingest:
                 return "runs_total", f"{lim.runs} runs held", False
             if self._peer_runs[peer] >= lim.runs_per_peer:
                 return "runs_per_peer", f"{lim.runs_per_peer} runs from one peer", False
+            # New runs cost the most (state, detector, store rows, updates): a token
+            # bucket keeps a flood of them from starving the runs already streaming.
+            mono = time.monotonic()
+            self._new_tokens = min(float(lim.new_runs_burst), self._new_tokens + (
+                mono - self._new_t) * lim.new_runs_per_s)
+            self._new_t = mono
+            if self._new_tokens < 1.0:
+                return "runs_rate", f"over {lim.new_runs_per_s:g} new runs/s", False
+            self._new_tokens -= 1.0
         names = self._names.get(frame.run)
         new_names: set[str] = set()
         arrays = self._arrays.get(frame.run) or {}
@@ -505,10 +519,14 @@ class Ingest:
 
     # ------------------------------------------------------------ timers
 
-    def tick(self, now: float | None = None) -> None:
-        """About once a second: silence checks, stale holes, lost runs."""
+    def tick(self, now: float | None = None, runs: list[RunState] | None = None) -> None:
+        """About once a second per run: silence checks, stale holes, lost runs.
+
+        ``runs``: a slice of the runs (the daemon ticks a tenth every 100 ms, so with
+        many runs no single pass holds the loop); default all.
+        """
         now = time.time() if now is None else now
-        for rs in self.runs.values():
+        for rs in self.runs.values() if runs is None else runs:
             det = rs.detector
             gaps = 0
             for sess in rs.sessions.values():
@@ -555,10 +573,15 @@ class Ingest:
         runs: dict[str, dict] = {}
         now = time.monotonic()
         if now - self._last_info >= self.info_interval:
-            runs = {name: self.runs[name].persist_info() for name in self._dirty_runs
-                    if name in self.runs}
-            self._dirty_runs.clear()
-            self._last_info = now
+            # At most INFO_BATCH summaries per commit (the rest go with the next ones), so
+            # thousands of dirty runs never make one long commit; all of them at shutdown.
+            if self.info_interval > 0 and len(self._dirty_runs) > INFO_BATCH:
+                names = [n for n, _ in zip(self._dirty_runs, range(INFO_BATCH))]
+                self._dirty_runs.difference_update(names)
+            else:
+                names, self._dirty_runs = list(self._dirty_runs), set()
+                self._last_info = now
+            runs = {name: self.runs[name].persist_info() for name in names if name in self.runs}
         sessions = []
         for (_peer, run, sid) in self._touched:
             rs = self.runs[run]

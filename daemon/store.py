@@ -111,6 +111,7 @@ class Store:
         self._new_runs: dict[str, int] = {}
         self._next_id = 1
         self._has_owner = False
+        self._all_loaded = False
         try:
             self._open()
         except sqlite3.Error as e:
@@ -173,7 +174,9 @@ class Store:
         """
         rid = self._run_ids.get(name)
         if rid is None:
-            row = self.db.execute("SELECT id FROM runs WHERE name=?", (name,)).fetchone()
+            # After load_runs (the daemon's restore) every stored name is known: no query.
+            row = None if self._all_loaded else self.db.execute(
+                "SELECT id FROM runs WHERE name=?", (name,)).fetchone()
             if row is None:
                 rid = self._next_id
                 self._next_id += 1
@@ -253,6 +256,7 @@ class Store:
             d["id"] = rid
             out[name] = d
             self._run_ids[name] = rid
+        self._all_loaded = not self.readonly  # a writer's names all pass through run_id now
         return out
 
     def load_sessions(self) -> dict[tuple[int, int], dict]:

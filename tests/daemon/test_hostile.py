@@ -666,3 +666,18 @@ def test_tcp_needs_curve_keys_and_an_authorized_client(tmp_path, monkeypatch):
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=15)
     assert [k for _, _, k in stored(tmp_path / "t.db", "curved")].count("scalars") == 5
+
+
+def test_new_runs_are_rate_limited_so_a_run_flood_cannot_starve_the_stream(tmp_path):
+    from grokwatch.daemon.ingest import Limits
+
+    ing = Ingest(open_store(tmp_path / "g.db"),
+                 limits=Limits(new_runs_burst=3, new_runs_per_s=1e-6))
+    now = time.time()
+    ing.handle(b"h", wire.encode_frame("honest", 1, [wire.scalars(1, 1, {"a": 1.0}, t=now)]), now)
+    for i in range(5):
+        ing.handle(b"e%d" % i, wire.encode_frame(f"x{i}", 1, [
+            wire.scalars(1, 1, {"a": 1.0}, t=now)]), now)
+    ing.handle(b"h", wire.encode_frame("honest", 1, [wire.scalars(2, 2, {"a": 1.0}, t=now)]), now)
+    assert ing.rejects["runs_rate"] == 3 and len(ing.runs) == 3
+    assert ing.runs["honest"].counters["records"] == 2
