@@ -398,7 +398,7 @@ def _as_step(step: Any) -> int | None:
 
 def _check_names(names: Any) -> dict[str, str]:
     """``Probe(names=...)``: a mapping from the names a training loop logs to the
-    names grokwatch reads (``{"training/accuracy": "train_acc"}``), checked once."""
+    names grokwatch reads (``{"training/accuracy": names.TRAIN_ACC}``), checked once."""
     if names is None:
         return {}
     if not hasattr(names, "items"):
