@@ -181,12 +181,36 @@ class Load:
     def _send(self, i: int, recs: list[dict]) -> None:
         self.sock.send(wire.encode_frame(self.names[i], self.sids[i], recs), zmq.NOBLOCK)
 
-    def tick(self, i: int, with_spectrum: bool) -> None:
+    def _vals(self, i: int) -> tuple[int, dict]:
         s = self.step[i] = self.step[i] + 10
         x = s / 2000.0
-        vals = {TRAIN_LOSS: float(np.exp(-x)), TRAIN_ACC: float(min(1.0, x * 5)),
-                VAL_ACC: float(1 / (1 + np.exp(-(x - 5 - i % 7)))), VAL_LOSS: 2.0 - x / 10,
-                WEIGHT_NORM: 40.0 - x, "bench.t_send": time.time()}
+        return s, {TRAIN_LOSS: float(np.exp(-x)), TRAIN_ACC: float(min(1.0, x * 5)),
+                   VAL_ACC: float(1 / (1 + np.exp(-(x - 5 - i % 7)))), VAL_LOSS: 2.0 - x / 10,
+                   WEIGHT_NORM: 40.0 - x, "bench.t_send": time.time()}
+
+    def prefill(self, points: int, api: str) -> None:
+        """``points`` past updates per run, sent before the TUI starts, so it opens on
+        full histories (the daemon's ring and thinned history both full)."""
+        for i in range(len(self.names)):
+            left = points
+            while left > 0:
+                k = min(200, left)
+                recs = [wire.scalars(self._next(i), *self._vals(i)) for _ in range(k)]
+                self._send(i, recs)
+                left -= k
+            self.drain_acks()
+        deadline = time.monotonic() + 120
+        last = self.names[-1]
+        while time.monotonic() < deadline:  # the daemon has taken it all in
+            self.drain_acks()
+            runs = client.request(api, "runs", run=last, timeout=5)["runs"]
+            if runs and runs[0]["step"] >= self.step[-1]:
+                return
+            time.sleep(0.2)
+        raise SystemExit("the daemon did not take in the prefill within 120 s")
+
+    def tick(self, i: int, with_spectrum: bool) -> None:
+        s, vals = self._vals(i)
         recs = [wire.scalars(self._next(i), s, vals)]
         if with_spectrum:
             power = np.abs(np.sin(np.arange(48) * (i + 1))).astype(np.float32)
@@ -215,7 +239,10 @@ def pct(xs: list[float], q: float) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--runs", type=int, default=None, help="runs (default 200; --quick 100)")
+    ap.add_argument("--history", type=int, default=1200, metavar="POINTS",
+                    help="past updates per run sent before the TUI starts (full histories: "
+                         "the daemon's ring and history hold 768 points; default %(default)s)")
     ap.add_argument("--rate", type=float, default=10.0, help="updates per second per run")
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--warmup", type=float, default=5.0)
@@ -230,7 +257,10 @@ def main() -> int:
         lag_app(api, pub, Path(lagfile)).run()
         return 0
     if args.quick:
-        args.runs, args.seconds, args.warmup = 100, 10.0, 3.0
+        args.runs = 100 if args.runs is None else args.runs
+        args.seconds, args.warmup = 10.0, 3.0
+    elif args.runs is None:
+        args.runs = 200
     if not shutil.which("tmux"):
         raise SystemExit("tmux is needed to give the TUI a real terminal")
     d = Path(tempfile.mkdtemp(prefix="gwbench-"))
@@ -240,6 +270,11 @@ def main() -> int:
     load = tui_pid = None
     try:
         load = Load(ep["ingest"], args.runs)
+        if args.history > 0:
+            t0 = time.monotonic()
+            load.prefill(args.history, ep["api"])
+            print(f"  prefilled {args.history} points x {args.runs} runs in "
+                  f"{time.monotonic() - t0:.1f} s", flush=True)
         tui_pid = start_tui(ep, lagfile, args.size, tmux_sock)
         period = 1.0 / args.rate
         t_start = time.monotonic()
@@ -294,7 +329,8 @@ def main() -> int:
     third = max(1, len(window) // 3)
     first, last = window[:third], window[-third:]
     print(f"tui_load: {args.runs} runs x {args.rate:g} updates/s for {args.seconds:g} s "
-          f"(+{args.warmup:g} s warm-up), terminal {args.size}, tmux pane")
+          f"(+{args.warmup:g} s warm-up), terminal {args.size}, tmux pane, "
+          f"{args.history} points of history per run")
     print(f"  offered            {sent_rate:10.0f} updates/s (scalars; a spectrum per run "
           f"per second for 1 run in 10)")
     print(f"  TUI CPU            {100 * cpu / wall:10.1f} % of one core   "
