@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from grokwatch.probe.backend import is_tensor
 from grokwatch.wire import names
 
 # The names frameworks and people commonly log, mapped to grokwatch's (lower case,
@@ -76,11 +77,32 @@ def pick(metrics: Mapping[str, Any], *, validation: bool,
         # the side is the grokwatch name's (a user's acc_holdout -> val_acc is validation)
         if is_validation(name if name != k else k) != validation:
             continue
-        f = scalar(v)
-        if f is None:
-            continue
         if name not in out or k == key:  # the plain name wins over a _step/_epoch twin
+            out[name] = v
+    return to_floats(out)
+
+
+def to_floats(vals: Mapping[str, Any]) -> dict[str, float]:
+    """``vals`` as floats, values that are not numbers left out. One-element tensors
+    are read with one device-to-host copy per device (one sync on a GPU, not one
+    per metric)."""
+    out: dict[str, float] = {}
+    by_dev: dict[Any, list[tuple[str, Any]]] = {}
+    for name, v in vals.items():
+        if is_tensor(v) and v.numel() == 1:
+            by_dev.setdefault(v.device, []).append((name, v))
+            continue
+        f = scalar(v)
+        if f is not None:
             out[name] = f
+    for group in by_dev.values():
+        import torch
+
+        stacked = torch.stack([t.detach().reshape(()).to(torch.float64)
+                               if t.device.type == "cpu" else t.detach().reshape(()).float()
+                               for _, t in group])
+        for (name, _), f in zip(group, stacked.cpu().tolist()):
+            out[name] = float(f)
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from grokwatch.integrations._common import canonical, clean_run_name, pick
 
 
@@ -36,3 +38,12 @@ def test_run_names_hold_no_slash():
     assert clean_run_name("-lead", "x") == "lead"
     assert clean_run_name(None, "fallback") == "fallback"
     assert clean_run_name("", "fallback") == "fallback"
+
+
+def test_tensor_values_read_in_one_copy_per_device():
+    torch = pytest.importorskip("torch", reason="tensor values need torch")
+    logged = {"train_loss": torch.tensor(1.25), "train_acc": torch.tensor([0.5]),
+              "steps": torch.tensor(7), "big": torch.ones(3), "lr": 0.01}
+    got = pick(logged, validation=False)
+    assert got == {"train_loss": 1.25, "train_acc": 0.5, "steps": 7.0, "lr": 0.01}
+    assert all(type(v) is float for v in got.values())
