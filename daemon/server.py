@@ -42,6 +42,8 @@ DRAIN_BUDGET_S = 0.02  # ... or this much time, so commits and clients are never
 HOOK_DRAIN_INTERVAL = 0.1
 TICK_INTERVAL = 1.0
 TICK_SLICES = 10  # the runs are ticked a slice at a time (see Daemon._tick)
+API_SLICE_S = 0.01  # API work per drain before the duty cycle applies ...
+API_BACKOFF = 3.0  # ... then requests wait this many times as long as the work took
 RECENT_ALERTS = 1_000  # alerts and hook events kept in memory for snapshots
 SHUTDOWN_DRAIN_S = 2.0
 INGEST_RCVHWM = 128  # frames queued per connection before libzmq stops reading it
@@ -158,6 +160,7 @@ class Daemon:
         self.commit_ms: collections.deque[float] = collections.deque(maxlen=200)
         self.loop_iters = 0
         self._tick_part = 0
+        self._api_idle_at = 0.0  # API requests wait until then (see _drain_api)
         self.internal_errors = 0
         self.loop_errors: collections.Counter[str] = collections.Counter()
         # Store failures (disk full): no acks while set; commits retried with backoff.
@@ -389,20 +392,27 @@ class Daemon:
 
     def _drain_api(self) -> None:
         sock = self.api_sock
+        t_start = time.perf_counter()
         for _ in range(100):
             try:
                 parts = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                break
             if len(parts) < 2:
                 continue
             reply = api.handle_request(self, parts[-1], parts[:-1])
-            if reply is None:
-                continue  # answered by the query worker (see _send_query_replies)
-            try:
-                sock.send_multipart([*parts[:-1], wire.encode_msg(reply)], zmq.NOBLOCK)
-            except zmq.ZMQError:
-                pass  # client gone
+            if reply is not None:  # None: answered by the query worker
+                try:
+                    sock.send_multipart([*parts[:-1], wire.encode_msg(reply)], zmq.NOBLOCK)
+                except zmq.ZMQError:
+                    pass  # client gone
+            spent = time.perf_counter() - t_start
+            if spent > API_SLICE_S:
+                # Costly requests (snapshots, runs of thousands) may take at most about
+                # a quarter of the loop: the next ones wait in the socket meanwhile, so a
+                # client asking in a loop cannot starve ingest and acks.
+                self._api_idle_at = time.monotonic() + API_BACKOFF * spent
+                break
 
     def _send_query_replies(self) -> None:
         done = self.queries.done
@@ -426,11 +436,16 @@ class Daemon:
         poller.register(self.ingest_sock, zmq.POLLIN)
         poller.register(self.api_sock, zmq.POLLIN)
         last_tick = last_hooks = time.monotonic()
+        api_polled = True
         last_pubscan = 0.0
         log.info("listening: ingest %s, pub %s, api %s; store %s", self.cfg.ingest,
                  self.cfg.pub, self.cfg.api, self.cfg.db)
         while not self._stopping:
             self.loop_iters += 1
+            api_on = time.monotonic() >= self._api_idle_at
+            if api_on != api_polled:
+                poller.register(self.api_sock, zmq.POLLIN if api_on else 0)
+                api_polled = api_on
             try:
                 events = dict(poller.poll(20))
             except zmq.ZMQError:  # EINTR from a signal

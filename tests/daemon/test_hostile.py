@@ -681,3 +681,38 @@ def test_new_runs_are_rate_limited_so_a_run_flood_cannot_starve_the_stream(tmp_p
     ing.handle(b"h", wire.encode_frame("honest", 1, [wire.scalars(2, 2, {"a": 1.0}, t=now)]), now)
     assert ing.rejects["runs_rate"] == 3 and len(ing.runs) == 3
     assert ing.runs["honest"].counters["records"] == 2
+
+
+def test_a_snapshot_flood_cannot_starve_acks(daemon):
+    d = Dealer(daemon.ingest, b"gw-runs")
+    now = time.time()
+    try:
+        for i in range(300):  # something to snapshot: 300 runs of 100 points, 4 metrics
+            d.send(f"s{i}", 1, [wire.scalars(q, q, {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0},
+                                             t=now) for q in range(1, 101)])
+        d.acks(2.0)
+    finally:
+        d.close()
+    ctx = zmq.Context()
+    evil = ctx.socket(zmq.DEALER)
+    evil.setsockopt(zmq.LINGER, 0)
+    evil.connect(daemon.api)
+    for _ in range(300):  # pipelined: the old loop answered 100 per pass, acks waited
+        evil.send(wire.encode_msg({"op": "snapshot"}))
+    h = Dealer(daemon.ingest, b"gw-honest-snap")
+    lat = []
+    try:
+        for seq in range(1, 61):
+            t0 = time.perf_counter()
+            h.send("honest", 1, [now_sc(seq, seq, {"a": 1.0})])
+            assert h.s.poll(10_000), "no ack in 10 s"
+            h.s.recv()
+            lat.append(time.perf_counter() - t0)
+            time.sleep(0.02)
+    finally:
+        h.close()
+        evil.close()
+        ctx.term()
+    lat.sort()
+    assert lat[int(0.95 * len(lat))] < 1.0, lat[-5:]
+    assert daemon.request("ping", timeout=30)["ok"]
