@@ -2,7 +2,7 @@
 
 Each command module contributes its subcommands through ``register(subparsers)``,
 in the help order below: :mod:`.daemon` (daemon), :mod:`.queries` (runs,
-status, export, alerts), :mod:`.replay` (replay), :mod:`.hooks` (hooks test,
+status, export, alerts), :mod:`.replay` (replay), :mod:`.plot` (plot), :mod:`.hooks` (hooks test,
 hooks check), :mod:`.keys` (keys), :mod:`.tui` (tui), :mod:`.train` (train), :mod:`.demo` (demo),
 :mod:`.sweep` (sweep, phases).
 """
@@ -14,10 +14,10 @@ import os
 import sys
 
 from grokwatch import __version__
-from grokwatch.cli import daemon, demo, hooks, keys, queries, replay, sweep, train, tui
+from grokwatch.cli import daemon, demo, hooks, keys, plot, queries, replay, sweep, train, tui
 
 # Modules that contribute subcommands, in help order.
-COMMANDS = (daemon, queries, replay, hooks, keys, tui, train, demo, sweep)
+COMMANDS = (daemon, queries, replay, plot, hooks, keys, tui, train, demo, sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:
