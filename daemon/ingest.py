@@ -44,6 +44,7 @@ class Limits:
     runs_per_peer: int = 1_000  # new runs opened by one connection
     new_runs_per_s: float = 200.0  # new runs opened per second over all peers ...
     new_runs_burst: int = 1_000  # ... after a burst of this many (a sweep starting)
+    sessions_per_run: int = 256  # probe sessions (restarts, ranks) one run may have
     metrics_per_run: int = 1_024  # scalar names per run
     metrics_total: int = 250_000  # scalar names over all runs
     arrays_per_run: int = 64  # spectrum + points names per run
@@ -303,6 +304,9 @@ class Ingest:
         """
         lim = self.limits
         sess = rs.sessions.get(frame.sid) if rs is not None else None
+        if rs is not None and sess is None and len(rs.sessions) >= lim.sessions_per_run:
+            return ("sessions_per_run", f"run {frame.run!r}: {lim.sessions_per_run} "
+                    "sessions held", False)
         hi = sess.hi if sess is not None else 0
         if frame.recs and frame.recs[-1].seq - hi > MAX_SEQ_JUMP:
             return "seq_jump", f"seq {frame.recs[-1].seq} jumps past {hi} + {MAX_SEQ_JUMP}", False

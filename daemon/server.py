@@ -252,7 +252,9 @@ class Daemon:
         self.ingest_sock.setsockopt(zmq.SNDHWM, 10_000)
         self.ingest_sock.setsockopt(zmq.LINGER, 200)
         self.pub_sock = ctx.socket(zmq.PUB)
-        self.pub_sock.setsockopt(zmq.SNDHWM, 100_000)
+        # Per subscriber: a client that stops reading holds at most this many updates
+        # here (a client that misses some sees the seq gap and takes a new snapshot).
+        self.pub_sock.setsockopt(zmq.SNDHWM, 10_000)
         self.pub_sock.setsockopt(zmq.LINGER, 0)
         self.api_sock = ctx.socket(zmq.ROUTER)
         self.api_sock.setsockopt(zmq.MAXMSGSIZE, 1 << 20)

@@ -683,6 +683,17 @@ def test_new_runs_are_rate_limited_so_a_run_flood_cannot_starve_the_stream(tmp_p
     assert ing.runs["honest"].counters["records"] == 2
 
 
+def test_sessions_per_run_are_bounded(tmp_path):
+    from grokwatch.daemon.ingest import Limits
+
+    ing = Ingest(open_store(tmp_path / "g.db"), limits=Limits(sessions_per_run=4))
+    now = time.time()
+    for sid in range(1, 10):
+        ing.handle(b"p%d" % sid, wire.encode_frame("r", sid, [
+            wire.hello(1, host="h", pid=sid, t=now)]), now)
+    assert len(ing.runs["r"].sessions) == 4 and ing.rejects["sessions_per_run"] == 5
+
+
 def test_a_snapshot_flood_cannot_starve_acks(daemon):
     d = Dealer(daemon.ingest, b"gw-runs")
     now = time.time()
