@@ -54,6 +54,10 @@ class DaemonError(RuntimeError):
     """A start-up failure; ``str(e)`` is one line for the user."""
 
 
+class StopDuringStart(BaseException):
+    """SIGTERM/SIGINT arrived before the loop started (during a restore)."""
+
+
 @dataclass
 class Config:
     """Everything ``grokwatch daemon`` takes."""
@@ -204,14 +208,36 @@ class Daemon:
         self.publisher = Publisher(self.pub_sock)
         self.queries = QueryWorker(cfg.db)
         t0 = time.perf_counter()
-        self.ingest.restore()
-        for a in self.store.load_alerts(limit=RECENT_ALERTS):
-            self.recent_alerts.append(a)
-        for h in self.store.load_hook_events(limit=RECENT_ALERTS):
-            self.recent_hooks.append(h)
+        try:
+            self.ingest.restore()
+            for a in self.store.load_alerts(limit=RECENT_ALERTS):
+                self.recent_alerts.append(a)
+            for h in self.store.load_hook_events(limit=RECENT_ALERTS):
+                self.recent_hooks.append(h)
+        except BaseException:  # SIGTERM during a long restore (StopDuringStart): clean up
+            self._abort()
+            raise
         if self.ingest.runs:
             log.info("restored %d runs from %s in %.2f s", len(self.ingest.runs), cfg.db,
                      time.perf_counter() - t0)
+
+    def _abort(self) -> None:
+        """Undo a start that did not finish: sockets, their files, store, locks."""
+        self.queries.close()
+        for sock in (self.ingest_sock, self.api_sock, self.pub_sock):
+            sock.close(linger=0)
+        if self.curve is not None:
+            self.curve.stop()
+        self.ctx.term()
+        self.store.close()
+        for ep in (self.cfg.ingest, self.cfg.pub, self.cfg.api):
+            p = paths.ipc_path(ep)
+            if p is not None:
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
+        self.close_early()
 
     def _rules(self) -> list:
         from grokwatch.daemon.hookrules import load_rules
@@ -592,6 +618,13 @@ def serve(cfg: Config) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="grokwatch daemon: %(message)s")
     exporter = None
+
+    def stop_during_start(*_: Any) -> None:
+        raise StopDuringStart
+
+    # A SIGTERM while the store is restored (minutes for a huge one) still cleans up.
+    signal.signal(signal.SIGTERM, stop_during_start)
+    signal.signal(signal.SIGINT, stop_during_start)
     try:
         if cfg.metrics is not None:  # first: a missing dependency or busy port fails fast
             from grokwatch.daemon import prometheus
@@ -608,6 +641,11 @@ def serve(cfg: Config) -> int:
             exporter.close()
         print(f"grokwatch daemon: {e}", file=sys.stderr)
         return 1
+    except StopDuringStart:
+        if exporter is not None:
+            exporter.close()
+        print("grokwatch daemon: stopped while starting", file=sys.stderr)
+        return 0
     d.exporter = exporter
     if exporter is not None:
         exporter.update(d)

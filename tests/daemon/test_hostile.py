@@ -727,3 +727,23 @@ def test_a_snapshot_flood_cannot_starve_acks(daemon):
     lat.sort()
     assert lat[int(0.95 * len(lat))] < 1.0, lat[-5:]
     assert daemon.request("ping", timeout=30)["ok"]
+
+
+def test_sigterm_during_a_long_restore_cleans_up(start_daemon):
+    import signal
+
+    h = start_daemon(wait=False)
+    h.stop()
+    h.db.parent.mkdir(parents=True, exist_ok=True)
+    _store_with_runs(h.db, 40_000)
+    h.start(wait=False)
+    api_sock = h.sockdir / "api"
+    wait_for(lambda: api_sock.exists() or h.proc.poll() is not None, timeout=20, every=0.01)
+    time.sleep(0.2)
+    assert h.proc.poll() is None, "restore finished too soon to test"
+    h.proc.send_signal(signal.SIGTERM)
+    assert h.proc.wait(20) == 0
+    left = sorted(p.name for p in h.sockdir.iterdir())
+    assert left == [], left  # ipc sockets and their lock files removed
+    assert not (h.db.parent / (h.db.name + ".lock")).exists()
+    assert "Traceback" not in h.stderr_text()
