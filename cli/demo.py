@@ -79,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ascii", action="store_true", help="TUI: plain ASCII drawing")
     p.add_argument("--sweep", action="store_true",
                    help="a 5x4 sweep (weight decay x train fraction) drawing the phase diagram "
-                        "in the TUI's phase view (--fast: 3x3, shorter)")
+                        "in the TUI's phase view (--fast: 3x2, shorter)")
     p.set_defaults(func=cmd_demo)
 
 

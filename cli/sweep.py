@@ -230,8 +230,8 @@ DEMO_SPEC: dict[str, Any] = {
     "axes": {"weight_decay": [0.0, 0.3, 1.0, 5.0, 50.0], "frac": [0.1, 0.2, 0.4, 0.8]},
     "stop": {"generalized_for": 100, "settled_for": 1000, "confusion_for": 300},
 }
-# `demo --sweep --fast`: the corners and the middle, shorter (the test's grid).
-DEMO_FAST_AXES = {"weight_decay": [0.0, 5.0, 50.0], "frac": [0.2, 0.4, 0.8]}
+# `demo --sweep --fast`: the four phases on a 3x2 grid, shorter (the test's grid).
+DEMO_FAST_AXES = {"weight_decay": [0.0, 5.0, 50.0], "frac": [0.4, 0.8]}
 
 
 def demo_spec(fast: bool, suffix: str = "") -> SweepSpec:
@@ -241,7 +241,8 @@ def demo_spec(fast: bool, suffix: str = "") -> SweepSpec:
     if fast:
         d["axes"] = DEMO_FAST_AXES
         d["train"] = {"steps": 600}
-        d["stop"] = {**DEMO_SPEC["stop"], "settled_for": 400, "poll": 0.5}
+        d["stop"] = {**DEMO_SPEC["stop"], "settled_for": 300, "confusion_for": 200,
+                     "poll": 0.5}
     return parse_spec(d, flags=TRAIN_FLAGS)
 
 
