@@ -8,7 +8,7 @@ from textual.strip import Strip
 
 from grokwatch.tui.canvas import Cell, RunPanel, strip
 from grokwatch.tui.model import RunView
-from grokwatch.tui.sparkline import spark_cells, step_axis, value_axis
+from grokwatch.tui.sparkline import LABEL_W, detail_rows, spark_cells, step_axis, value_axis
 from grokwatch.tui.spectrum import key_freqs, spectrum_names
 from grokwatch.tui.style import DIM, KEY, LABEL, NULL, glyphs, phase_style
 from grokwatch.wire.names import TRAIN_ACC, VAL_ACC
@@ -25,13 +25,16 @@ def preview_lines(rv: RunView, width: int, ascii: bool) -> list[list[Cell]]:
         (f"  onset {'-' if onset is None else onset}  step {rv.get('step', '-')}", DIM),
         ("   enter: full detail", DIM)]]
     blue = Style(color="deep_sky_blue1")
-    conc = next((n for n in sorted(rv.series) if n.endswith(".fourier_conc")), None)
+    # The first structure row of the detail (its label names aliased tensors too).
+    conc, label = next(((name, lab) for lab, name, _ in detail_rows(rv)
+                        if name.endswith(".fourier_conc")), (None, ""))
     shown = [n for n in (TRAIN_ACC, VAL_ACC, conc, f"{conc}_null") if n in rv.series]
     axis = step_axis(rv, shown)
+    lw = min(max(LABEL_W, len(label) + 1), max(LABEL_W, width // 3 + 1))
     for name in (TRAIN_ACC, VAL_ACC):
         if name in rv.series:
             ser = rv.series[name]
-            lines.append(spark_cells(name, ser.array(), width, g, blue,
+            lines.append(spark_cells(name, ser.array(), width, g, blue, label_w=lw,
                                      steps=ser.step_array(), axis=axis, show_range=True))
     if conc is not None:
         ser = rv.series[conc]
@@ -39,10 +42,11 @@ def preview_lines(rv: RunView, width: int, ascii: bool) -> list[list[Cell]]:
         null_s = rv.series.get(conc + "_null")
         null = null_s.array() if null_s is not None else np.zeros(0)
         lo, hi = value_axis(conc, vals, null)  # one shared axis for the metric and its null
-        lines.append(spark_cells(conc, vals, width, g, Style(color="magenta"), lo=lo, hi=hi,
-                                 steps=ser.step_array(), axis=axis, show_range=True))
+        lines.append(spark_cells(label, vals, width, g, Style(color="magenta"), lo=lo, hi=hi,
+                                 label_w=lw, steps=ser.step_array(), axis=axis,
+                                 show_range=True))
         if null_s is not None and len(null):
-            lines.append(spark_cells("  null", null, width, g, NULL, lo=lo, hi=hi,
+            lines.append(spark_cells("  null", null, width, g, NULL, lo=lo, hi=hi, label_w=lw,
                                      steps=null_s.step_array(), axis=axis, show_range=True))
     four, _ = spectrum_names(rv)
     if four:

@@ -25,12 +25,12 @@ SIZES = [(80, 24), (200, 50)]
 NAMES = ("grokking-x+y-p97", "grokking-x+y-p97-neurons", "memorize-x+y-p97")
 
 
-def user_snapshot() -> dict:
+def user_snapshot(names: tuple[str, ...] = NAMES) -> dict:
     runs = []
     n = 200
     x = np.arange(n, dtype=np.float64)
     steps = list(range(0, n * 10, 10))
-    for name in NAMES:
+    for name in names:
         s = D.summary(name, step=1990, phase="memorization" if "memo" in name else "grokking",
                       state="finished" if "neurons" in name else "live",
                       onset=None if "memo" in name else 700,
@@ -55,10 +55,10 @@ def user_snapshot() -> dict:
                    for k, v in spectra.items()}
         pts = {f"{t}.constellation": pts["neurons.constellation"] for t in ("embed", "neurons")}
         runs.append(messages.run_data(s, series=series, spectra=spectra, points=pts))
-    alerts = [D.alert(NAMES[0], "memorized", 190, D.T0 + 10),
-              D.alert(NAMES[0], "onset", 700, D.T0 + 20),
-              D.alert(NAMES[0], "generalized", 1220, D.T0 + 30),
-              D.alert(NAMES[2], "memorized", 180, D.T0 + 40)]
+    alerts = [D.alert(names[0], "memorized", 190, D.T0 + 10),
+              D.alert(names[0], "onset", 700, D.T0 + 20),
+              D.alert(names[0], "generalized", 1220, D.T0 + 30),
+              D.alert(names[-1], "memorized", 180, D.T0 + 40)]
     alerts[1]["summary"] = ("grokking onset at step 700: structure rose past its null "
                             "while val acc was 0.02")
     return messages.snapshot_reply(seq=5, epoch=None, runs=runs, alerts=alerts, hooks=[])
