@@ -9,6 +9,7 @@ record once it is in the store.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections import Counter
@@ -104,6 +105,18 @@ class Ingest:
         The detector sees the stored scalars again; the alerts it returns are
         discarded (they are in the store already).
         """
+        # The cyclic GC would walk every object built so far again and again (restore
+        # went superlinear with 100,000 runs): off while restoring; the daemon then
+        # freezes what was restored (gc.freeze), so later collections skip it.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._restore()
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _restore(self) -> None:
         infos = self.store.load_runs()
         sessions = self.store.load_sessions()
         now = time.time()
@@ -138,8 +151,9 @@ class Ingest:
         # A finished run's detector is not replayed (its phase and onset are in its info;
         # a new session starts a fresh detector with its hello): restart stays cheap.
         replay = rs.info["state"] != "finished"
-        if not replay or not recs or recs[0][2] != HELLO:  # a hello makes its own
+        if replay and (not recs or recs[0][2] != HELLO):  # a hello makes its own
             rs.detector = self._detector(rs)
+        # (a finished run gets its detector when it hears from a probe again: _detector_of)
         for _sid, _seq, kind, step, t, data in recs:
             if kind == SCALARS:
                 self._add_names(name, data)
@@ -165,6 +179,11 @@ class Ingest:
         rs.pend_arrays = set()
         rs.dirty = False
         rs.last_heard = now
+
+    def _detector_of(self, rs: RunState) -> RunDetector:
+        if rs.detector is None:
+            rs.detector = self._detector(rs)
+        return rs.detector
 
     def _add_names(self, run: str, vals: dict) -> None:
         names = self._names.get(run)
@@ -407,7 +426,7 @@ class Ingest:
             sess = rs.sessions[frame.sid] = Session()
             self._owners[(rs.run_id, frame.sid)] = peer  # the session belongs to its opener
         alerts = self.alerts
-        det = rs.detector
+        det = self._detector_of(rs)
         if rs.silenced:
             rs.silenced = False
             last = frame.recs[-1] if frame.recs else None
@@ -504,7 +523,7 @@ class Ingest:
     def _det(self, rs: RunState, method: str, *args: Any) -> list[Alert]:
         """Call one detector method; its alerts labelled, its exceptions logged and counted."""
         try:
-            return self._label(rs, getattr(rs.detector, method)(*args))
+            return self._label(rs, getattr(self._detector_of(rs), method)(*args))
         except Exception as e:
             return self._detector_failed(rs, method, e)
 
@@ -531,7 +550,6 @@ class Ingest:
         """
         now = time.time() if now is None else now
         for rs in self.runs.values() if runs is None else runs:
-            det = rs.detector
             gaps = 0
             for sess in rs.sessions.values():
                 if sess.holes:
@@ -545,6 +563,7 @@ class Ingest:
                 self._dirty_runs.add(rs.name)
             if rs.info["state"] == "finished":
                 continue
+            det = self._detector_of(rs)
             out = self._det(rs, "on_silence", now, rs.last_heard)
             if out:
                 self.alerts += out

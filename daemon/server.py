@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import errno
 import fcntl
+import gc
 import logging
 import os
 import resource
@@ -217,6 +218,10 @@ class Daemon:
         except BaseException:  # SIGTERM during a long restore (StopDuringStart): clean up
             self._abort()
             raise
+        # What was restored lives as long as the daemon: out of the GC's generations, so
+        # collections stay short however many runs are held (GC pauses were a tail).
+        gc.collect()
+        gc.freeze()
         if self.ingest.runs:
             log.info("restored %d runs from %s in %.2f s", len(self.ingest.runs), cfg.db,
                      time.perf_counter() - t0)
