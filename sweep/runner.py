@@ -247,7 +247,7 @@ class Runner:
                 self.tick()
                 if all(ts.state in ENDED for ts in self.trials):
                     break
-                time.sleep(0.1)
+                time.sleep(0.05)
         except KeyboardInterrupt:
             interrupted = True
             self.stop_all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import subprocess
@@ -60,6 +61,16 @@ def test_phases_text_json_csv(daemon, tmp_path: Path):
     rows = list(csv.DictReader(io.StringIO(gw("phases", "ph", "--api", daemon.api,
                                               "--csv", "-x", "steps", "-y", "kind").stdout)))
     assert len(rows) == 4 and rows[0]["steps"] == "200" and rows[0]["kind"] == "gen"
+    bad_img = gw("phases", "ph", "--api", daemon.api, "-o", str(tmp_path / "d.jpg"))
+    assert bad_img.returncode == 2 and "must end in .png or .svg" in bad_img.stderr
+    if importlib.util.find_spec("matplotlib") is not None:  # the plot extra
+        for ext in ("svg", "png"):
+            img = tmp_path / f"d.{ext}"
+            r = gw("phases", "ph", "--api", daemon.api, "-o", str(img))
+            assert r.returncode == 0, r.stderr
+            head = img.read_bytes()[:200]
+            assert (b"<svg" in img.read_bytes()) if ext == "svg" else head.startswith(
+                b"\x89PNG")
     bad = gw("phases", "ph", "--api", daemon.api, "-x", "lr")
     assert bad.returncode == 2 and "-x lr: not a config key" in bad.stderr
     assert gw("phases", "nope", "--api", daemon.api).returncode == 1
