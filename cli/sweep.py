@@ -104,6 +104,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     backend = None
+    if args.ray and ingest.startswith("ipc://"):
+        print(f"grokwatch sweep: warning: trials on other Ray nodes cannot reach {ingest}; "
+              "give --ingest tcp://HOST:PORT (CURVE keys: grokwatch keys)", file=sys.stderr)
     if args.ray is not None:
         try:
             from grokwatch.sweep.ray_backend import RayBackend

@@ -78,7 +78,11 @@ class RayBackend:
         return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def start(self, trial: Trial, env: dict[str, str], log: Path) -> RayHandle:
-        return RayHandle(self._remote.remote(list(trial.argv), dict(env)), log)
+        # The driver's grokwatch settings (CURVE key paths, keys dir) go along: a remote
+        # node needs the same files at the same paths (a shared filesystem, or Ray's
+        # runtime_env), else its probes cannot authenticate.
+        fwd = {k: v for k, v in os.environ.items() if k.startswith("GROKWATCH_")}
+        return RayHandle(self._remote.remote(list(trial.argv), {**fwd, **env}), log)
 
     def poll(self, h: RayHandle) -> int | None:
         if h.rc is not None:
