@@ -264,6 +264,19 @@ def print_diagram(api: str, sweep: str, out: Any) -> diagram.Diagram | None:
     return d
 
 
+def phases_app(api: str, pub: str, ascii: bool = False, **kw: Any) -> Any:
+    """The TUI, opening on its phase view."""
+    from grokwatch.tui.app import GrokwatchApp
+
+    class PhasesApp(GrokwatchApp):
+        # Textual calls every class's on_mount along the MRO: this one runs first, so
+        # the view switches once the base class has set up (after the first refresh).
+        def on_mount(self) -> None:
+            self.call_after_refresh(self.action_view, "phases")
+
+    return PhasesApp(api=api, pub=pub, ascii=ascii, **kw)
+
+
 def demo_sweep(demo: Any) -> int:
     """``grokwatch demo --sweep``: the demo grid through the sweep runner, watched in the
     TUI's phase view (or, --headless, as progress lines), then the diagram as text.
@@ -287,13 +300,6 @@ def demo_sweep(demo: Any) -> int:
                         logdir=demo.workdir / "sweep")
         res = runner.run()
     else:
-        from grokwatch.tui.app import GrokwatchApp
-
-        class _App(GrokwatchApp):
-            def on_mount(self) -> None:
-                super().on_mount()
-                self.action_view("phases")
-
         log = open(demo.workdir / "sweep.log", "w")  # noqa: SIM115 (closed below)
         runner = Runner(spec, api=args.api, ingest=args.ingest, jobs=jobs, out=log, stop=stop,
                         logdir=demo.workdir / "sweep")
@@ -302,7 +308,7 @@ def demo_sweep(demo: Any) -> int:
                               name="grokwatch-demo-sweep", daemon=True)
         th.start()
         try:
-            _App(api=args.api, pub=args.pub, ascii=args.ascii).run()
+            phases_app(args.api, args.pub, args.ascii).run()
         finally:
             stop.set()
             th.join(60)

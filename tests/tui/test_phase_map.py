@@ -175,3 +175,17 @@ async def test_eight_by_eight_fits_80x24():
         assert all(r == ["G"] * 8 for r in rows.values()), rows
         text = "\n".join(screen_text(app))
         assert "10707" in text and "more off screen" not in text
+
+
+async def test_demo_sweep_app_opens_on_the_phase_view():
+    from grokwatch.cli.sweep import phases_app
+
+    app = phases_app("ipc:///nonexistent/api", "ipc:///nonexistent/pub", feed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.apply_messages([("snapshot", sweep_snapshot())])
+        await pilot.pause()
+        assert app.view == "phases" and app.focused is app.phase_map
+        await pilot.press("right")
+        await pilot.pause()
+        assert app.phase_map.current == "demo-weight_decay=0.1-frac=0.1"
