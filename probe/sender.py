@@ -30,7 +30,7 @@ log = logging.getLogger("grokwatch.probe")
 
 # The thread wakes on a timer, not on each ack: every wake takes the GIL, and on a
 # busy machine each hand-off can cost the training thread a scheduler slice.
-TICK_S = 0.05  # wake period for a trickle of records (a slow loop) and for acks
+TICK_S = 0.025  # wake period for a trickle of records (a slow loop) and for acks
 FLUSH_S = 0.005  # wake period while a backlog waits (a fast loop) or while closing
 BACKLOG = 256  # records waiting that make the next wake come sooner
 RETRY_S = 0.05  # back-off after a refused send (no connection, HWM reached)
