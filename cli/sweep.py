@@ -154,7 +154,7 @@ def cmd_phases(args: argparse.Namespace) -> int:
             return 2
     d = diagram.build(runs, args.x, args.y)
     if d is None:
-        print(f"grokwatch phases: these runs do not share two varying config keys "
+        print(f"grokwatch phases: these runs have no config key with two or more values "
               f"(found: {', '.join(axes) or 'none'})", file=sys.stderr)
         return 1
     if args.json:

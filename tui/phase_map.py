@@ -192,8 +192,8 @@ class PhaseMap(LinesWidget, can_focus=True):
         if d is None:
             n = len(self.summaries())
             return text_lines([title, [], [(
-                f"  {n} run(s) here do not share two config keys with two or more values "
-                "each; g: next sweep", DIM)]], width, height)
+                f"  {n} run(s) here have no config key with two or more values; "
+                "g: next sweep", DIM)]], width, height)
         lines: list[list[Cell]] = [title + [
             (f"   {d.x} across, {d.y} up  x/y/t axes  g group", DIM)]]
         lw = max([len(diagram.fmt(v)) for v in d.ys] + [len(d.y), 4])

@@ -20,6 +20,7 @@ LETTERS = {"comprehension": "C", "grokking": "G", "memorization": "M", "confusio
 STATUS_LETTERS = {"failed": "F", "stopped": "S"}
 LEGEND = ("C comprehension  G grokking  M memorization  X confusion  D diverged  "
           "? undecided  F failed  S stopped")
+ONE_ROW = "-"  # the y key of a diagram over a single axis
 # Config entries the sweep adds that are not axes.
 META_KEYS = ("sweep", "sweep_axes", "trial", "sweep_status", "sweep_rc")
 
@@ -86,8 +87,9 @@ def candidate_axes(summaries: list[dict[str, Any]]) -> list[str]:
 
 def build(summaries: list[dict[str, Any]], x: str | None = None,
           y: str | None = None) -> Diagram | None:
-    """The diagram over ``x`` and ``y`` (default: the first two candidate axes); None when
-    the runs do not have two such keys. Runs lacking either key are left out."""
+    """The diagram over ``x`` and ``y`` (default: the first two candidate axes; a single
+    row over the one axis there is); None when the runs have no such key. Runs lacking
+    either key are left out."""
     axes = candidate_axes(summaries)
     if x is None or y is None:
         rest = [k for k in axes if k not in (x, y)]
@@ -95,6 +97,8 @@ def build(summaries: list[dict[str, Any]], x: str | None = None,
             x = rest.pop(0) if rest else None
         if y is None:
             y = rest.pop(0) if rest else None
+    if x is not None and y is None and len(axes) == 1:
+        y = ONE_ROW  # one axis: a single row
     if x is None or y is None or x == y:
         return None
     cells: dict[tuple[Any, Any], Cell] = {}
@@ -103,6 +107,8 @@ def build(summaries: list[dict[str, Any]], x: str | None = None,
     ys: set[Any] = set()
     for s in summaries:
         c = s.get("config") or {}
+        if y == ONE_ROW:
+            c = {**c, ONE_ROW: ""}
         if x not in c or y not in c or not (_scalar(c[x]) and _scalar(c[y])):
             continue
         key = (c[x], c[y])

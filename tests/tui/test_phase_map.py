@@ -127,7 +127,7 @@ async def test_cursor_preview_enter_axes_and_group():
         await pilot.press("g")  # the other sweep
         await pilot.pause()
         assert pm.current_group() == "other"
-        assert "do not share two config keys" in "\n".join(screen_text(app))
+        assert "no config key with two or more values" in "\n".join(screen_text(app))
         await pilot.press("g")
         await pilot.press("g")
         await pilot.pause()
