@@ -9,6 +9,7 @@ import json
 import math
 import sqlite3
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,10 @@ def cmd_status(args: argparse.Namespace) -> int:
           f"missing (may still arrive) {st['missing']}")
     rej = ", ".join(f"{k} {v}" for k, v in sorted(st["rejected"].items())) or "none"
     print(f"rejected frames {st['rejected_total']}: {rej}")
+    err = st.get("store_error")
+    if err:  # disk full or I/O error: the daemon is up but acks nothing until it can write
+        print(f"STORE ERROR since {time.strftime('%H:%M:%S', time.localtime(err['since']))}, "
+              f"not acking (probes keep their records), retry {err['retries']}: {err['error']}")
     q = st["queues"]
     hooks = ", ".join(f"{k} {v}" for k, v in q["hooks"].items())
     print(f"queues: pending rows {q['pending_rows']}; hooks: {hooks}")

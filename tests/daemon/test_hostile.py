@@ -541,6 +541,10 @@ def test_disk_full_keeps_the_daemon_up_and_loses_nothing(start_daemon, tmp_path)
             assert p.pending > 0  # not acked: the probe keeps what could not be stored
             alerts = h.request("snapshot")["alerts"]
             assert any(a["kind"] == "store_error" and a["status"] == "firing" for a in alerts)
+            import sys
+            out = subprocess.run([sys.executable, "-m", "grokwatch", "status", "--api", h.api],
+                                 capture_output=True, text=True, timeout=60).stdout
+            assert "STORE ERROR" in out and "not acking" in out, out
             # Space again: the daemon resumes on its own and stores everything.
             subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
             wait_for(lambda: h.request("status")["status"]["store_error"] is None, timeout=30)
