@@ -154,7 +154,14 @@ class Ingest:
         if replay and (not recs or recs[0][2] != HELLO):  # a hello makes its own
             rs.detector = self._detector(rs)
         # (a finished run gets its detector when it hears from a probe again: _detector_of)
-        for _sid, _seq, kind, step, t, data in recs:
+        hello_sid = None
+        for sid, _seq, kind, step, t, data in recs:
+            if kind == HELLO:
+                if hello_sid is not None and sid != hello_sid:  # a rerun: as when live
+                    session = rs.info.get("session")
+                    rs.new_session()
+                    rs.info["session"] = session  # the stored count is already right
+                hello_sid = sid
             if kind == SCALARS:
                 self._add_names(name, data)
                 rs.add_scalars(step, data)
@@ -464,6 +471,8 @@ class Ingest:
             elif kind == HELLO:
                 h = rec.hello
                 rows.append((rec.seq, KIND_CODES[HELLO], None, rec.t, h))
+                if rs.info["sid"] not in (None, sid):  # a rerun: a new session of the run
+                    rs.new_session()
                 rs.info.update(host=h["host"], pid=h["pid"], config=h["config"],
                                modulus=h["modulus"], start=h["start"], sid=sid, step=0)
                 rs.info["state"] = "live"
@@ -535,9 +544,12 @@ class Ingest:
         return []
 
     def _label(self, rs: RunState, alerts: list[Alert]) -> list[Alert]:
+        session = rs.info.get("session") or 1
         for a in alerts:
             if not a.labels:
                 a.labels = dict(rs.info.get("config") or {})
+            if session > 1:  # a rerun's alerts say which session raised them
+                a.labels["session"] = session
         return alerts
 
     # ------------------------------------------------------------ timers

@@ -155,7 +155,7 @@ class RunState:
         self.ring_cap, self.hist_cap = ring_cap, hist_cap
         self.info: dict[str, Any] = {"host": None, "pid": None, "config": {}, "modulus": None,
                                      "start": None, "state": "live", "step": 0,
-                                     "last_t": None, "sid": None}
+                                     "last_t": None, "sid": None, "session": 1}
         self.counters = dict.fromkeys(COUNTERS, 0)
         self.sessions: dict[int, Session] = {}
         self._series: dict[str, Series] = {}
@@ -322,7 +322,8 @@ class RunState:
             self.name, sid=None, host=i["host"], pid=i["pid"], config=i["config"],
             modulus=i["modulus"], start=i["start"], state=i["state"], step=i["step"],
             last_t=i["last_t"], phase=self.phase, onset_step=self.onset_step, last=self.last,
-            rate=round(self.rate(now_mono), 3), counters=self.counters)
+            rate=round(self.rate(now_mono), 3), counters=self.counters,
+            session=int(i.get("session") or 1))
 
     def series_tail(self, n: int) -> dict[str, dict]:
         """The last ``n`` ring points of every metric."""
@@ -345,6 +346,25 @@ class RunState:
         self.dirty = False
         self._rate_pub = upd["summary"]["rate"]
         return upd
+
+    def new_session(self) -> None:
+        """A rerun under this run's name (a hello from another probe session): the live
+        view (series, arrays, latest values, phase, onset, step) starts over and the
+        session number goes up. The store keeps every session's records; the run's
+        counters go on."""
+        self._inbox = []
+        self._series = {}
+        self.spectra = {}
+        self.points = {}
+        self._last = {}
+        self.phase = STARTING
+        self.onset_step = None
+        self.silenced = False
+        self.pend_series = {}
+        self.pend_arrays = set()
+        self.info["step"] = 0
+        self.info["session"] = int(self.info.get("session") or 1) + 1
+        self.dirty = True
 
     def persist_info(self) -> dict[str, Any]:
         """What the store keeps about the run (restored on restart)."""

@@ -11,7 +11,7 @@ from grokwatch.tui.alerts import AlertsList, wrap
 from grokwatch.tui.canvas import Cell, LinesWidget, RunPanel, strip
 from grokwatch.tui.constellation import ConstellationPanel
 from grokwatch.tui.model import RunView
-from grokwatch.tui.sparkline import SeriesPanel, fmt
+from grokwatch.tui.sparkline import SeriesPanel, fmt, session_alerts, session_of
 from grokwatch.tui.spectrum import SpectraPanel
 from grokwatch.tui.style import DIM, LABEL, WARN, phase_style, state_style
 from grokwatch.wire.names import TRAIN_ACC, VAL_ACC
@@ -32,7 +32,9 @@ def summary_lines(rv: RunView, width: int = 10_000) -> list[list[Cell]]:
     (wrapped to ``width`` at spaces, never cut)."""
     g = rv.get
     onset = g("onset_step")
+    session = session_of(rv)
     l1: list[Cell] = [(rv.run, LABEL + Style(bold=True)),
+                      (f"  session {session} (rerun)" if session > 1 else "", Style(color="gold3")),
                       (f"  {g('host', '-')} pid {g('pid', '-')}  ", DIM),
                       (rv.state, state_style(rv.state)), ("  phase ", DIM),
                       (rv.phase, phase_style(rv.phase)),
@@ -94,7 +96,7 @@ class RunDetail(VerticalScroll, can_focus=True):
         self.fourier = SpectraPanel(ascii=ascii, id="detail-fourier", kinds=("fourier",))
         self.sv = SpectraPanel(ascii=ascii, id="detail-sv", kinds=("sv",))
         self.constellation = ConstellationPanel(ascii=ascii, id="detail-constellation")
-        self.alerts = AlertsList(lambda: self.rv.alerts if self.rv else (),
+        self.alerts = AlertsList(lambda: session_alerts(self.rv) if self.rv else (),
                                  lambda: (self.rv.run, self.rv.version) if self.rv else 0,
                                  show_run=False, title="alerts of this run",
                                  auto_height=True, ascii=ascii, id="detail-alerts")

@@ -18,7 +18,7 @@ from textual.strip import Strip
 
 from grokwatch.tui.canvas import Cell, LinesWidget, strip
 from grokwatch.tui.model import Model, RunView
-from grokwatch.tui.sparkline import cut_middle
+from grokwatch.tui.sparkline import cut_middle, session_of
 from grokwatch.tui.style import DIM, LABEL, glyphs, phase_style, state_style
 from grokwatch.wire.names import TRAIN_ACC, VAL_ACC
 
@@ -260,7 +260,8 @@ class RunsTable(LinesWidget, can_focus=True):
             mark = g.marked if rv.run in self.marked else " "
             parts: list[Cell] = [((g.cursor if here and self.has_focus else " ") + mark,
                                   Style(color="magenta", bold=True))]
-            name = cut_middle(rv.run, name_w)
+            session = session_of(rv)
+            name = cut_middle(rv.run + (f" #{session}" if session > 1 else ""), name_w)
             parts.append((name.ljust(name_w) + " ", LABEL))
             for c in cols:
                 txt = c.text(rv)

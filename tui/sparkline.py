@@ -317,6 +317,26 @@ ALERT_MARKS = {"memorized": "m", "onset": "o", "generalized": "g", "diverged": "
                "stalled": "s", "lost": "l", "dropped": "x"}
 
 
+def session_of(rv: RunView) -> int:
+    """The run's session: 1, or 2, 3... after reruns under its name."""
+    try:
+        return int(rv.get("session") or 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def session_alerts(rv: RunView) -> list:
+    """The run's alerts raised in its current session (a rerun starts over)."""
+    cur = session_of(rv)
+    out = []
+    for ev in rv.alerts:
+        labels = ev.raw.get("labels") if isinstance(ev.raw, dict) else None
+        s = labels.get("session", 1) if isinstance(labels, dict) else 1
+        if s == cur:
+            out.append(ev)
+    return out
+
+
 def step_axis(rv: RunView, names: list[str]) -> tuple[float, float]:
     """The step range shared by a run's sparklines: first to last step of any of them."""
     firsts = [rv.series[n].first_step for n in names if n in rv.series and len(rv.series[n])]
@@ -332,7 +352,7 @@ def alert_axis(rv: RunView, width: int, label_w: int, x0: float, x1: float,
     (m memorized, o onset, g generalized, d diverged, ...)."""
     sw = spark_width(width, label_w, RANGE_W)
     cells: list[Cell] = [(g.hline, DIM)] * sw
-    for ev in rv.alerts:
+    for ev in session_alerts(rv):
         step = ev.raw.get("step")
         if not isinstance(step, (int, float)) or ev.status == "resolved" or not (
                 x0 <= step <= x1):

@@ -199,7 +199,11 @@ class RunView:
         return str(self.summary.get("phase") or STARTING)
 
     def apply(self, data: messages.RunData) -> None:
-        """Merge one parsed run update or snapshot entry (summary, new points, arrays)."""
+        """Merge one parsed run update or snapshot entry (summary, new points, arrays).
+
+        A new session of the run (a rerun under its name) starts its view over."""
+        if self.summary and data["summary"].get("session") != self.summary.get("session"):
+            self.series, self.spectra, self.points = {}, {}, {}
         self.summary = data["summary"]
         for name, s in data["series"].items():
             ser = self.series.get(name)

@@ -183,12 +183,15 @@ def run_summary(run: str, *, sid: int | None = None, host: str | None = None,
                 modulus: int | None = None, start: float | None = None, state: str = LIVE,
                 step: int = 0, last_t: float | None = None, phase: str = STARTING,
                 onset_step: int | None = None, last: dict[str, float] | None = None,
-                rate: float = 0.0, counters: dict[str, int] | None = None) -> RunSummary:
-    """The RunSummary of one run."""
+                rate: float = 0.0, counters: dict[str, int] | None = None,
+                session: int = 1) -> RunSummary:
+    """The RunSummary of one run. ``session``: 1, then 2, 3... for each rerun under the
+    same name (a hello from a new probe session); the run's live view starts over."""
     return {"run": run, "sid": sid, "host": host, "pid": pid, "config": config or {},
             "modulus": modulus, "start": start, "state": state, "step": step,
             "last_t": last_t, "phase": phase, "onset_step": onset_step,
-            "last": dict(last or {}), "rate": rate, "counters": dict(counters or {})}
+            "last": dict(last or {}), "rate": rate, "counters": dict(counters or {}),
+            "session": session}
 
 
 def parse_run_summary(obj: Any) -> RunSummary:
