@@ -157,8 +157,12 @@ class SweepSpec:
     def trial_list(self, endpoint: str, python: str = sys.executable) -> list[Trial]:
         """Every trial with its argv (``endpoint``: the daemon's ingest for the probes)."""
         out = []
+        seen: set[str] = set()
         for i, values in enumerate(self.points()):
             run = trial_run_name(self.name, values)
+            if run in seen:  # a random search drew a point twice, or a name was cut
+                run = f"{run[:120]}-t{i}"
+            seen.add(run)
             labels = {"sweep": self.name, "sweep_axes": self.axis_names, "trial": i, **values}
             if self.command is not None:
                 subst = {**{k: fmt_value(v) for k, v in values.items()}, "run": run,

@@ -94,3 +94,10 @@ def test_run_names_are_valid_run_ids():
     from grokwatch import wire
 
     assert wire.valid_run_id(trial_run_name("s", {"lr": 0.001, "opt": "a b/c"}))
+
+
+def test_trial_names_stay_unique():
+    spec = parse({"name": "dup", "command": [sys.executable, "{x}"], "search": "random",
+                  "trials": 6, "axes": {"x": ["a", "b"]}})
+    names = [t.run for t in spec.trial_list("x")]
+    assert len(set(names)) == 6 and names[0] == "dup-x=" + spec.points()[0]["x"]
