@@ -54,8 +54,12 @@ def preview_lines(rv: RunView, width: int, ascii: bool) -> list[list[Cell]]:
         p = power.astype(np.float64)
         fin = p[np.isfinite(p)]
         keys = key_freqs(p, float(fin.mean()) if len(fin) else 0.0)
-        lines.append([(f"{four[0]} @ {step}  ", LABEL),
-                      (f"{g.key} key k: {' '.join(str(k + 1) for k in keys) or 'none'}", KEY)])
+        key_txt = " ".join(str(k + 1) for k in keys) or "none"
+        base = four[0][: -len(".fourier")]
+        c, cn = rv.last(f"{base}.fourier_conc"), rv.last(f"{base}.fourier_conc_null")
+        if not keys and c is not None and cn is not None and c > 1.5 * cn > 0:
+            key_txt = f"none in the sum, one per neuron (conc x{c / cn:.1f})"
+        lines.append([(f"{four[0]} @ {step}  ", LABEL), (f"{g.key} key k: {key_txt}", KEY)])
     return lines[:HEIGHT]
 
 

@@ -87,8 +87,15 @@ def bar_rows(values: np.ndarray, width: int, height: int, g: Glyphs, *,
 
 
 def fourier_block(name: str, step: int, power: np.ndarray, width: int, height: int,
-                  g: Glyphs, null_spec: np.ndarray | None = None) -> list[list[Cell]]:
-    """Title, bars and axis for one Fourier power spectrum over k = 1..K."""
+                  g: Glyphs, null_spec: np.ndarray | None = None,
+                  conc: tuple[float, float] | None = None) -> list[list[Cell]]:
+    """Title, bars and axis for one Fourier power spectrum over k = 1..K.
+
+    ``conc``: the matrix's mean per-neuron concentration and its null. When no
+    frequency stands out of the summed spectrum but each neuron is concentrated
+    (Gromov's quadratic model: every neuron one frequency, all frequencies used),
+    the title says so instead of a bare "none" over a flat spectrum.
+    """
     if null_spec is not None and len(null_spec):
         null = float(np.nanmean(null_spec))
     else:
@@ -101,6 +108,9 @@ def fourier_block(name: str, step: int, power: np.ndarray, width: int, height: i
     null_name = "null"
     keys = key_freqs(power, null)
     key_txt = " ".join(str(k + 1) for k in keys) or "none"
+    if not keys and conc is not None and conc[0] > 1.5 * conc[1] > 0:
+        key_txt = (f"none in the sum: each neuron has its own (concentration "
+                   f"{fmt(conc[0])} vs null {fmt(conc[1])})")
     title: list[Cell] = [(f"{name} @ {step}  K={len(power)}  ", LABEL),
                          (f"{g.key} key k: {key_txt}", KEY),
                          (f"  {g.null} {null_name} {fmt(null)}", NULL)]
@@ -182,8 +192,11 @@ class SpectraPanel(RunPanel):
         for label, n in four:
             step, arr = self.rv.spectra[n]
             null = self.rv.spectra.get(n + "_null")
+            base = n[: -len(".fourier")]
+            c, cn = self.rv.last(f"{base}.fourier_conc"), self.rv.last(f"{base}.fourier_conc_null")
             lines += fourier_block(label, step, arr.astype(np.float64), width, FOURIER_H, g,
-                                   None if null is None else null[1].astype(np.float64))
+                                   None if null is None else null[1].astype(np.float64),
+                                   conc=None if c is None or cn is None else (c, cn))
         for label, n in sv:
             step, arr = self.rv.spectra[n]
             lines += sv_block(label, step, arr.astype(np.float64), width, SV_H, g)

@@ -216,3 +216,19 @@ def test_names_cut_to_the_same_text_keep_their_distinguishing_end():
     a, b = cut_middle("grokking-x+y-p97", 14), cut_middle("grokking-x+y-p97-neurons", 14)
     assert a != b and len(a) == len(b) == 14 and b.endswith("neurons") and a.endswith("p97")
     assert cut_middle("short", 14) == "short"
+
+
+def test_flat_summed_spectrum_with_concentrated_neurons_says_so():
+    """Issue 13 item 9: `train grokking --fast` (Gromov's quadratic MLP) generalizes with
+    every neuron on one frequency and all frequencies used, so the summed spectrum is
+    flat: a bare `key k: none` over it read as "no structure"."""
+    flat = np.full(26, 1.0)
+    plain = text(fourier_block("embed.fourier", 600, flat, 60, 4, UNICODE)[0])
+    assert "key k: none" in plain and "each neuron" not in plain
+    told = text(fourier_block("embed.fourier", 600, flat, 60, 4, UNICODE, conc=(0.27, 0.08))[0])
+    assert "none in the sum: each neuron has its own" in told and "0.27" in told
+    # A spectrum with a key frequency still names it, whatever the concentration.
+    peaked = flat.copy()
+    peaked[4] = 10.0
+    assert "key k: 5" in text(fourier_block("e.fourier", 1, peaked, 60, 4, UNICODE,
+                                            conc=(0.27, 0.08))[0])
