@@ -1,0 +1,46 @@
+"""Large matrices are measured Gram-side (row-sampled beyond 2 x ROW_CAP rows) within 2 %."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grokwatch.probe import spectral
+from grokwatch.probe.spectral import spectral_scalars, svd_metrics
+
+
+def exact(x: np.ndarray) -> dict[str, float]:
+    xc = x.astype(np.float64)
+    return spectral_scalars(np.linalg.svd(xc - xc.mean(0), compute_uv=False))
+
+
+def test_gram_side_equals_the_svd_for_tall_matrices():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3000, 64)) @ np.diag(np.linspace(0.1, 3, 64)) + 5.0
+    got, sv = svd_metrics(x)
+    want = exact(x)
+    for k in want:
+        assert got[k] == pytest.approx(want[k], rel=1e-9)
+    assert sv[0] == pytest.approx(np.linalg.svd(x - x.mean(0), compute_uv=False)[0], rel=1e-9)
+
+
+def test_row_sampled_statistics_of_a_structured_matrix_are_within_two_percent(monkeypatch):
+    monkeypatch.setattr(spectral, "ROW_CAP", 2048)  # sample beyond 4,096 rows: a small test
+    rng = np.random.default_rng(1)
+    n, d = 20_000, 48
+    x = (rng.standard_normal((n, 6)) @ rng.standard_normal((6, d))
+         + 0.3 * rng.standard_normal((n, d))).astype(np.float32)
+    want = exact(x)
+    for arr in (x, pytest.importorskip("torch").from_numpy(x)):
+        got, _ = svd_metrics(arr)
+        for k in want:
+            assert got[k] == pytest.approx(want[k], rel=0.02), k
+    # the same rows every time: observations of one run are comparable
+    assert np.array_equal(spectral.sample_rows(n), spectral.sample_rows(n))
+
+
+def test_a_non_finite_entry_makes_every_statistic_nan():
+    x = np.ones((5000, 8), dtype=np.float32)
+    x[7, 3] = np.inf
+    got, sv = svd_metrics(x)
+    assert all(np.isnan(v) for v in got.values()) and sv.size == 0
