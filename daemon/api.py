@@ -17,6 +17,7 @@ __all__ = ["MAX_EXPORT_ROWS", "ApiError", "handle_request"]
 SNAPSHOT_MAX_RUNS = 2_000
 SNAPSHOT_MAX_POINTS = 2_000_000  # series points over all runs (~32 MB packed)
 SNAPSHOT_MAX_ARRAY_BYTES = 32 << 20  # spectra + points bytes over all runs
+HISTORY_ALERTS = 20_000  # stored alerts a whole-history snapshot adds (newest kept)
 DEFERRED = ("export", "alerts")  # answered by the query worker, off the loop
 
 
@@ -77,27 +78,66 @@ def _snapshot(daemon: Any, req: dict) -> dict:
     points_left, bytes_left = SNAPSHOT_MAX_POINTS, SNAPSHOT_MAX_ARRAY_BYTES
     bare = 0
     runs = []
-    for rs in chosen:
+    for i, rs in enumerate(chosen):
         # Sized before anything is built: a run over the budgets costs no copying.
         n = sum(len(s) if history else min(len(s), tail) for s in rs.series.values())
         spectra, points = dict(rs.spectra), dict(rs.points)
         nb = sum(len(a["arr"]["b"]) for a in (*spectra.values(), *points.values()))
+        # A whole history over this run's fair share of the points left is thinned to
+        # fit (still first to last step), so every run keeps its whole-run view.
+        share = points_left // max(1, len(chosen) - i)
+        stride = -(-n // share) if history and share > 0 and n > share else 1
+        if stride > 1:
+            n = sum(-(-len(s) // stride) + 1 for s in rs.series.values())
         if n > points_left or nb > bytes_left:
             series, spectra, points = {}, {}, {}
             bare += 1
         else:
-            series = rs.series_history() if history else rs.series_tail(tail)
+            series = (_thinned(rs.series_history(), stride) if history
+                      else rs.series_tail(tail))
             points_left -= n
             bytes_left -= nb
         runs.append(messages.run_data(rs.summary(), series=series, spectra=spectra,
                                       points=points))
     body = messages.snapshot_reply(seq=daemon.publisher.seq, epoch=daemon.publisher.epoch,
-                                   runs=runs, alerts=list(daemon.recent_alerts),
+                                   runs=runs, alerts=_alerts_for(daemon, pat, history),
                                    hooks=list(daemon.recent_hooks))
     if total > len(runs) or bare:
         body["truncated"] = {"runs_total": total, "runs_left_out": total - len(runs),
                              "runs_summary_only": bare}
     return body
+
+
+def _alerts_for(daemon: Any, pat: str, history: bool) -> list[dict]:
+    """The recent alerts; with ``history`` also every stored alert of the runs asked for,
+    so a client connecting late sees each run's early alerts (memorized, onset) even
+    after the in-memory window moved past them."""
+    recent = list(daemon.recent_alerts)
+    store = getattr(daemon, "store", None)
+    if not history or store is None:
+        return recent
+    try:
+        stored = store.load_alerts(pat, None, HISTORY_ALERTS)
+    except Exception:  # the store's trouble is reported elsewhere; the snapshot goes on
+        return recent
+    seen = {messages.alert_key(a) for a in recent}
+    older = [a for a in stored if messages.alert_key(a) not in seen]
+    return sorted(older + recent, key=lambda a: a.get("t") or 0) if older else recent
+
+
+def _thinned(series: dict[str, dict], stride: int) -> dict[str, dict]:
+    """Every ``stride``-th point of each series, and always its last."""
+    if stride <= 1:
+        return series
+    out = {}
+    for name, s in series.items():
+        st, vs = s["steps"], s["values"]
+        keep_s, keep_v = st[::stride], vs[::stride]
+        if st and (len(st) - 1) % stride:
+            keep_s.append(st[-1])
+            keep_v.append(vs[-1])
+        out[name] = {"steps": keep_s, "values": keep_v}
+    return out
 
 
 def _runs(daemon: Any, req: dict) -> dict:

@@ -274,10 +274,12 @@ def prepare_snapshot(snap: dict[str, Any], *, max_points: int = MAX_POINTS,
     merged = [alert_event(a) for a in parsed["alerts"]]
     merged += [hook_event(h) for h in parsed["hooks"]]
     merged.sort(key=lambda e: e.t)
-    merged = merged[-max_events:]
+    # Each run's own alerts first (its detail marks them all: a whole-history snapshot
+    # brings every run's early alerts), then the newest for the all-runs list.
     for ev in merged:
         if ev.kind != HOOK and ev.run in runs:
             runs[ev.run].alerts.append(ev)
+    merged = merged[-max_events:]
     return Prepared(runs, merged)
 
 
