@@ -191,18 +191,21 @@ def readout_alignment(z: Any, labels: Any, ops: Any) -> float | None:
 
 
 def readout(model: Any, width: int) -> tuple[Any, Any] | None:
-    """(weight, bias) of the model's last ``Linear`` taking ``width`` inputs, else None.
+    """(weight, bias) of the model's output layer when it reads ``width`` features, else None.
 
-    That is the layer that reads the features: the unembedding of a transformer,
-    the output layer of an MLP. Modules are scanned in registration order.
+    The output layer is the last ``Linear`` registered in the model (the
+    unembedding of a transformer, the output layer of an MLP). Features of
+    another width (a hidden layer further down) have no readout: they are
+    measured as given, and the alignment gate does not apply.
     """
-    found = None
+    last = None
     for m in model.modules():
         w = getattr(m, "weight", None)
-        if type(m).__name__ == "Linear" and w is not None and w.ndim == 2 \
-                and int(w.shape[1]) == width:
-            found = (w, getattr(m, "bias", None))
-    return found
+        if type(m).__name__ == "Linear" and w is not None and w.ndim == 2:
+            last = m
+    if last is None or int(last.weight.shape[1]) != width:
+        return None
+    return last.weight, getattr(last, "bias", None)
 
 
 def discover(model: Any, modulus: int | None) -> dict[str, Any]:

@@ -108,3 +108,14 @@ def test_model_discovery_finds_the_embedding_and_the_first_mlp_view():
     obs = observe_all(m, {}, modulus=13)
     assert "embed.fourier_ipr" in obs.scalars and "neurons.fourier_ipr" in obs.scalars
     assert discover(build_model("mlp", 13, 16), 13) == {}  # no Embedding: the user names tensors
+
+
+def test_features_of_a_hidden_layer_have_no_readout_and_are_measured_as_given():
+    torch = pytest.importorskip("torch", reason="models are torch modules")
+    from grokwatch.examples.models import build_model
+
+    m = build_model("transformer", 13, 16)  # mlp_out reads 64 wide, the unembed 16 wide
+    assert readout(m, 64) is None and readout(m, 16)[0] is m.unembed.weight
+    h = torch.randn(40, 64)
+    obs = observe_all(m, {"features": h, "labels": torch.arange(40) % 13})
+    assert "features.class_sep" in obs.scalars and "features.readout_sep" not in obs.scalars
