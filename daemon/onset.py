@@ -1,42 +1,32 @@
-"""Onset fusion: has a memorized network started to generalize?
+"""Onset: has a memorized network started to generalize? Decided here and only here.
 
-Armed only once the run has memorized (the caller decides that from train
-accuracy), it watches the probe's geometry metrics, never validation data:
+:class:`Onset` owns one run's onset: it is armed when the run has memorized
+(train accuracy held >= 0.99; the geometry seen while the fit was being
+confirmed is replayed so references start at the fit), vetoed once
+validation accuracy reaches 0.5 (an onset then would predict the past), and
+fires at most once per armed episode. Validation accuracy never triggers.
+:class:`OnsetFusion` holds the statistics; either channel fires, and the
+alert's evidence says which (``evidence``: ``class_geometry`` or
+``token_structure``):
 
-* **required** - structure above its chance null: for every matrix prefix
-  ``P`` with ``P.fourier_ipr`` / ``P.fourier_ipr_null`` (or ``fourier_conc``),
-  the log-ratio ``log(metric / null)`` must rise by ``struct_effect`` (x1.5
-  by default) above its level at memorization, confirmed by a prewhitened
-  CUSUM and held for ``hold`` samples. Dividing by the null makes the
-  statistic free of modulus and width (research: IPR x1.5 at memorization
-  fired before val acc 0.5 in 5/5 grokking runs, 0/4 memorization-only runs);
-* **agreeing**, at least one other statistic within ``coincidence`` samples:
-  the other per-neuron structure metric (top-1 concentration when IPR fired,
-  or IPR when concentration did) above its own null by ``corr_effect``; the weight
-  norm turning down (windowed slope significantly negative, AR(1)-inflated,
-  and below its post-memorization peak), or ``P.fourier_entropy`` falling,
-  ``P.fourier_topk`` or ``P.fourier_gini`` rising (each
-  turning from their most extreme value since the warm-up, by ``corr_effect``
-  (x1.15) and by ``corr_z`` warm-up noise sds).
-
-Why the other structure metric counts: in models whose neurons spread evenly
-over frequencies (Gromov's quadratic MLP) the aggregate spectrum stays flat
-and the weight norm turns down only once validation accuracy moves (measured
-on the zoo), so without it those runs would get their onset after the fact.
-Two different statistics of the per-neuron spectra, each against its own
-null, still guard against one statistic's artefact.
-
-Measured on the workload zoo (``bench/detection.py``, 12 grokking runs of the
-quadratic and one-hot MLPs, 6 controls): the largest structure ratio a control
-reached was x1.31 (one-hot MLP, weight decay 0, 2,500 steps) against the x1.5
-threshold; onset came before val acc 0.5 in 12/12 grokking runs, at a median
-47 % of the memorized plateau ahead of it (one-hot MLP 62-70 %, quadratic MLP
-42-54 %: its structure climbs steadily from memorization, so x1.5 is reached
-later in its plateau). Multiplication gets no onset: its structure lives in the
-discrete-log basis, not the token index the probe's DFT uses.
+* **class geometry** (any model, any task with labels): ``P.readout_sep``, the
+  ANOVA trace F ratio of a fixed (held-out) batch's logits by class (chance
+  level 1 exactly, see :mod:`grokwatch.probe.geometry`), has risen
+  ``geo_effect`` (x1.2) from its lowest value since memorization, held for
+  ``hold`` samples, **and** ``P.readout_align`` (the batch's mean
+  standardized true-class logit, chance 0) has risen ``align_effect`` (0.05)
+  from its own lowest: the readout must point held-out inputs at their own
+  classes, not merely cluster them. Without a readout (features of a hidden
+  layer) ``P.class_sep`` of the features as given is watched, ungated;
+* **token structure** (a modulus and token matrices): ``log(P.fourier_ipr /
+  null)`` (or ``fourier_conc``) risen x1.5 above memorization (prewhitened
+  CUSUM, held), with another statistic agreeing within ``coincidence``
+  samples: the other per-neuron statistic, the weight norm turning down, or an
+  aggregate-spectrum statistic turning.
 
 Effective rank is never used: without weight decay it collapses in runs that
-never generalize. At most one onset per armed episode.
+never generalize. Why these statistics, the measurements behind the
+thresholds and where they fail: docs/onset-research.md.
 """
 
 from __future__ import annotations
