@@ -144,7 +144,9 @@ CASES = [((80, 24), False), ((160, 48), False), ((80, 24), True)]
 @pytest.mark.parametrize(("size", "ascii"), CASES,
                          ids=[f"{w}x{h}{'-ascii' if a else ''}" for (w, h), a in CASES])
 async def test_snapshot(utc, size: tuple[int, int], ascii: bool):
-    app = GrokwatchApp(feed=False, ascii=ascii)
+    # Endpoints pinned: the default ones depend on $XDG_RUNTIME_DIR and the uid.
+    app = GrokwatchApp(api="ipc:///run/gw/api", pub="ipc:///run/gw/pub", feed=False,
+                       ascii=ascii)
     async with app.run_test(size=size) as pilot:
         await open_phases(app, pilot)
         await pilot.press("right", "up", "up")
