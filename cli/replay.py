@@ -94,10 +94,14 @@ def replay_records(run: str, records: Iterator[Record], *, modulus: int | None =
     det = RunDetector(run, modulus=modulus, config=config, lost_after=lost_after)
     out: list[dict] = []
     step_now = 0
+    hellos = 0  # sessions: the daemon labels a rerun's alerts with its session
     for kind, step, t, data in records:
         alerts = []
         if kind == "hello":
+            hellos += 1
             labels = dict(data.get("config") or {})
+            if hellos > 1:
+                labels["session"] = hellos
             det = RunDetector(run, modulus=data.get("modulus"), config=data.get("config"),
                               lost_after=lost_after)
         elif kind == "scalars":
@@ -108,6 +112,8 @@ def replay_records(run: str, records: Iterator[Record], *, modulus: int | None =
         for a in alerts:
             if not a.labels:
                 a.labels = dict(labels)
+            elif "session" in labels:
+                a.labels["session"] = labels["session"]
             out.append(a.to_wire())
     return out
 
