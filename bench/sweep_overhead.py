@@ -68,21 +68,25 @@ def overhead(d: Daemon, trials: int, jobs: int, steps: int, repeat: int) -> dict
                        "train": {"steps": steps}, "axes": {"seed": list(range(trials))}},
                       flags=TRAIN_FLAGS)
     tl = spec.trial_list(d.ingest, python=PYTHON)
-    sweep_s, plain_s = [], []
+    sweep_s, plain_s, own_cpu, trial_cpu = [], [], [], []
     for i in range(repeat):
         for kind in (("plain", "sweep") if i % 2 == 0 else ("sweep", "plain")):
             if kind == "plain":
                 plain_s.append(plain(tl, jobs, d.ingest))
             else:
-                t0 = time.monotonic()
+                t0, p0, c0 = time.monotonic(), time.process_time(), children_cpu()
                 Runner(spec, api=d.api, ingest=d.ingest, jobs=jobs, out=io.StringIO(),
                        resume=False).run()
                 sweep_s.append(time.monotonic() - t0)
+                own_cpu.append(time.process_time() - p0)  # the runner's own work
+                trial_cpu.append(children_cpu() - c0)
             print(f"  {kind:5s} {trials} trials x {steps} steps, {jobs} at once: "
                   f"{(plain_s if kind == 'plain' else sweep_s)[-1]:.1f} s", flush=True)
     p, s = statistics.median(plain_s), statistics.median(sweep_s)
     return {"trials": trials, "jobs": jobs, "steps": steps, "plain_s": plain_s,
-            "sweep_s": sweep_s, "overhead_pct": 100.0 * (s - p) / p}
+            "sweep_s": sweep_s, "overhead_pct": 100.0 * (s - p) / p,
+            "runner_cpu_s": own_cpu, "trial_cpu_s": trial_cpu,
+            "runner_cpu_pct": 100.0 * sum(own_cpu) / max(sum(trial_cpu), 1e-9)}
 
 
 def labels(api: str, name: str) -> dict:
@@ -135,7 +139,9 @@ def main() -> int:
             r = res["overhead"] = overhead(d, a.trials, a.jobs, a.steps, a.repeat)
             print(f"overhead: sweep {statistics.median(r['sweep_s']):.1f} s vs plain "
                   f"{statistics.median(r['plain_s']):.1f} s (medians): "
-                  f"{r['overhead_pct']:+.1f} % (target within 5 %)", flush=True)
+                  f"{r['overhead_pct']:+.1f} % (target within 5 %); the runner's own CPU: "
+                  f"{sum(r['runner_cpu_s']):.2f} s = {r['runner_cpu_pct']:.2f} % of the "
+                  "trials' CPU", flush=True)
         if a.part in ("early", "both"):
             print(f"early stop ({a.grid} grid):", flush=True)
             r = res["early"] = early(d, a.grid, a.jobs)
