@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "sweep", help="run a grid or random search of trainings (a TOML spec)",
         description="Run every trial of a sweep spec with bounded parallelism; trials "
                     "finished in the daemon's store are skipped (resume); Ctrl-C stops "
-                    "cleanly. See grokwatch.sweep.spec for the spec format.")
+                    "cleanly. The spec format: the README (Sweeps and the phase diagram), "
+                    "examples/sweeps/wd_frac.toml and grokwatch.sweep.spec.")
     p.add_argument("spec", type=Path, metavar="SPEC.toml")
     p.add_argument("--jobs", type=int, help="trials at once (default: the spec's, else cores)")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
