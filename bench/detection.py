@@ -175,7 +175,7 @@ def main() -> int:
 
     runs = [(n, c) for n, c in ZOO if (not args.quick or n in QUICK)
             and (not args.only or n in args.only.split(","))]
-    tmp = Path(tempfile.mkdtemp(prefix="gwbench-"))
+    tmp = Path(tempfile.mkdtemp(prefix="gwdetect-"))
     ingest, pub, api = (f"ipc://{tmp}/{n}" for n in ("ingest", "pub", "api"))
     err = open(tmp / "daemon.stderr", "wb")  # noqa: SIM115 - closed in finally
     daemon = subprocess.Popen([sys.executable, "-m", "grokwatch", "daemon", "--ingest", ingest,
