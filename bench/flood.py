@@ -78,7 +78,8 @@ def honest(endpoint: str, run: str, stop: threading.Event, lat: list[float],
                 step += 1
                 born[seq] = now
                 unsent.append(wire.scalars(seq, step, {wire.names.TRAIN_LOSS: 1.0 / step,
-                                                       wire.names.VAL_ACC: 0.5}))
+                                                       wire.names.VAL_ACC: 0.5,
+                                                       "sent_at": time.time()}))
             t_gen += 0.02
         if inflight and now - progress > 3.0:  # no ack for 3 s: resend
             unsent, inflight = inflight + unsent, []
@@ -112,6 +113,24 @@ def honest(endpoint: str, run: str, stop: threading.Event, lat: list[float],
     sent.append(seq)
     s.close()
     ctx.term()
+
+
+def watcher(api: str, pub: str, stop, out) -> None:
+    """A client (the TUI's CloneClient): probe -> client latency of the honest runs."""
+    cc = client.CloneClient(api, pub, snapshot_timeout=30.0)
+    lat: list[float] = []
+    resnaps = 0
+    while not stop.is_set():
+        for kind, msg in cc.poll(timeout=0.05):
+            if kind == "snapshot":
+                resnaps += 1
+            if kind == "run" and msg["run"] in ("h1", "h2"):
+                s = msg["series"].get("sent_at")
+                if s:
+                    now = time.time()
+                    lat.extend(now - v for v in s["values"])
+    cc.close()
+    out.put(("watch", lat, resnaps))
 
 
 def flood(kind: str, endpoint: str, scale: float) -> None:
@@ -181,6 +200,8 @@ def main() -> None:
         hs = [mp.Process(target=honest_proc, args=(d.ingest, r, stop, out)) for r in ("h1", "h2")]
         for t in hs:
             t.start()
+        w = mp.Process(target=watcher, args=(d.api, d.pub, stop, out))
+        w.start()
         time.sleep(1.0)
         procs = [mp.Process(target=flood, args=(k, d.ingest, scale))
                  for k in ("arrays", "runs", "names", "big")]
@@ -202,10 +223,15 @@ def main() -> None:
         stop.set()
         lat: dict[str, list[float]] = {}
         sent: dict[str, list[int]] = {}
-        for _ in hs:
+        watch: list[float] = []
+        resnaps = 0
+        for _ in range(len(hs) + 1):
             run, got, n = out.get(timeout=120)
-            lat[run], sent[run] = got, [n]
-        for t in hs:
+            if run == "watch":
+                watch, resnaps = sorted(got), n
+            else:
+                lat[run], sent[run] = got, [n]
+        for t in [*hs, w]:
             t.join(60)
         st = d.status()
         peak = hwm_mb(d.proc.pid)
@@ -223,6 +249,13 @@ def main() -> None:
     p = (lambda q: all_lat[min(len(all_lat) - 1, int(q * len(all_lat)))] * 1000) if all_lat \
         else (lambda q: float("nan"))
     snap_t = sorted(x[0] for x in snaps)
+    if not watch:
+        print(f"probe -> client: the watching client saw no honest update ({resnaps} snapshots)")
+    else:
+        q = lambda f: watch[min(len(watch) - 1, int(f * len(watch)))] * 1000  # noqa: E731
+        print(f"probe -> client (a CloneClient) latency of the honest runs: p50 {q(0.5):.0f} "
+              f"ms, p99 {q(0.99):.0f} ms over {len(watch):,} points, {resnaps} snapshot(s) "
+              f"[target p99 <= 200 ms]")
     print(f"flood {'--quick ' if args.quick else ''}for {seconds:g} s: "
           f"honest records sent {sum(s[0] for s in sent.values()):,}, lost {lost}")
     print(f"honest ack latency: p50 {p(0.5):.0f} ms, p99 {p(0.99):.0f} ms, max {p(1.0):.0f} ms "
@@ -234,6 +267,11 @@ def main() -> None:
           f"{snap_t[len(snap_t) // 2]:.2f} s, largest {max(x[1] for x in snaps) / 2**20:.1f} MiB "
           f"[target < 2 s]")
     print(f"refused by reason: {dict(sorted(st['rejected'].items()))}")
+    lp = st.get("loop") or {}
+    print(f"daemon loop work per pass over the last 2,000 passes: p50 "
+          f"{lp.get('work_ms_p50', 0):.1f} ms, p99 {lp.get('work_ms_p99', 0):.1f} ms, max "
+          f"{lp.get('work_ms_max', 0):.0f} ms; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

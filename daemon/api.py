@@ -16,7 +16,7 @@ __all__ = ["MAX_EXPORT_ROWS", "ApiError", "handle_request"]
 # (its series and arrays fill in from updates). The reply says what was left out.
 SNAPSHOT_MAX_RUNS = 2_000
 SNAPSHOT_MAX_POINTS = 2_000_000  # series points over all runs (~32 MB packed)
-SNAPSHOT_MAX_ARRAY_BYTES = 32 << 20  # spectra + points bytes over all runs
+SNAPSHOT_MAX_ARRAY_BYTES = 8 << 20  # spectra + points bytes over all runs (a run's are KBs)
 HISTORY_ALERTS = 20_000  # stored alerts a whole-history snapshot adds (newest kept)
 DEFERRED = ("export", "alerts")  # answered by the query worker, off the loop
 

@@ -50,6 +50,7 @@ class Publisher:
         """Publish what changed in one run since its last update."""
         self._send(messages.TOPIC_RUN, rs.take_update())
         rs.last_pub = time.monotonic()
+        rs._pub_records = rs.counters["records"]  # what this update carried (flush_runs)
 
     def alert(self, alert: messages.Alert) -> None:
         """Publish one alert (wire map)."""
@@ -66,22 +67,28 @@ class Publisher:
         ``force`` publishes every dirty run (before a snapshot, so the snapshot
         and the stream agree). Otherwise at most ``budget`` runs per call, taken
         round-robin, so with very many busy runs each is updated less often
-        instead of the daemon spending its time publishing.
+        instead of the daemon spending its time publishing. Runs with new
+        records or arrays go before runs whose only change is their summary (a
+        decaying rate, a counter): with thousands of quiet runs dirty (a flood of
+        new runs), a streaming run's points still reach clients within ~100 ms.
         """
         now = time.monotonic() if now is None else now
         order = list(runs.values())
         if not order:
             return 0
         start = self._rr % len(order)
-        n = 0
-        for rs in order[start:] + order[:start]:
-            if rs.dirty and (force or now - rs.last_pub >= self.min_interval):
-                self.run_update(rs)
-                n += 1
-                if not force and n >= budget:
-                    self._rr = (order.index(rs) + 1) % len(order)
-                    break
-        return n
+        due = [rs for rs in order[start:] + order[:start]
+               if rs.dirty and (force or now - rs.last_pub >= self.min_interval)]
+        if not force and len(due) > budget:
+            data = [rs for rs in due if rs.counters["records"] != rs.__dict__.get(
+                "_pub_records") or rs.pend_arrays]
+            rest = [rs for rs in due if rs.counters["records"] == rs.__dict__.get(
+                "_pub_records") and not rs.pend_arrays]
+            due = (data + rest)[:budget]
+            self._rr = (self._rr + budget) % len(order)
+        for rs in due:
+            self.run_update(rs)
+        return len(due)
 
     def maybe_hugz(self, now: float | None = None) -> bool:
         """Send the heartbeat if one is due (it carries the latest seq, not a new one)."""
