@@ -282,6 +282,9 @@ class Daemon:
         # A short queue per connection: at most ~128 MiB of junk waits per peer while the
         # loop is busy; an honest probe keeps its records (unacked) until it can send.
         self.ingest_sock.setsockopt(zmq.RCVHWM, INGEST_RCVHWM)
+        # A probe that reconnects (same random routing id) before its old connection is
+        # seen gone takes the id over; without this it was refused until the old one died.
+        self.ingest_sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
         self.ingest_sock.setsockopt(zmq.SNDHWM, 10_000)
         self.ingest_sock.setsockopt(zmq.LINGER, 200)
         self.pub_sock = ctx.socket(zmq.PUB)

@@ -751,3 +751,18 @@ def test_sigterm_during_a_long_restore_cleans_up(start_daemon):
     assert left == [], left  # ipc sockets and their lock files removed
     assert not (h.db.parent / (h.db.name + ".lock")).exists()
     assert "Traceback" not in h.stderr_text()
+
+
+def test_a_reconnecting_probe_takes_its_routing_id_over(daemon):
+    a = Dealer(daemon.ingest, b"gw-handover")
+    try:
+        a.send("ho", 1, [wire.hello(1, host="h", pid=1)])
+        assert a.acks()[-1][2] == 1
+        b = Dealer(daemon.ingest, b"gw-handover")  # the old connection is still open
+        try:
+            b.send("ho", 1, [now_sc(2, 1, {"a": 1.0})])
+            assert b.acks()[-1][2] == 2
+        finally:
+            b.close()
+    finally:
+        a.close()
