@@ -44,7 +44,8 @@ log = logging.getLogger("grokwatch.hooks")
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL of a timed-out hook's group
 OUTPUT_TAIL = 512  # bytes of a hook's combined stdout/stderr kept in the event's detail
 EVENTS_MAX = 10_000  # undrained events kept (a daemon drains every ~100 ms)
-COOLDOWN_MAX = 100_000  # (rule, fingerprint, status) entries remembered
+COOLDOWN_MAX = 100_000
+RATE_PER_MIN = 60  # the daemon's limit: starts of one rule a minute (after as many at once)  # (rule, fingerprint, status) entries remembered
 POLL_MAX_MS = 3_600_000  # poll() takes a C int of milliseconds: wait in hour-long slices
 
 
@@ -67,13 +68,15 @@ class HookRunner:
     """Bounded, concurrent, fire-and-forget execution of hook rules for alerts."""
 
     def __init__(self, rules: list[Rule], *, queue_max: int = 1000, concurrency: int = 4,
-                 kill_grace: float = KILL_GRACE, events_max: int = EVENTS_MAX) -> None:
+                 kill_grace: float = KILL_GRACE, events_max: int = EVENTS_MAX,
+                 rate_per_min: int | None = None) -> None:
         if queue_max < 1 or concurrency < 1:
             raise ValueError("queue_max and concurrency must be at least 1")
         self.rules = list(rules)
         self.queue_max = queue_max
         self.concurrency = concurrency
         self.kill_grace = kill_grace
+        self.rate_per_min = rate_per_min  # None: no limit (the daemon passes RATE_PER_MIN)
         self._cv = threading.Condition(threading.Lock())
         self._ready: deque[_Job] = deque()
         self._delayed: list[_Job] = []  # heap of jobs waiting for a retry
@@ -84,7 +87,8 @@ class HookRunner:
         self._seq = 0
         self._closed = False
         self._counts = {"ok": 0, "failed": 0, "timeout": 0, "dropped": 0, "suppressed": 0,
-                        "retried": 0, "errors": 0, "events_lost": 0}
+                        "retried": 0, "errors": 0, "events_lost": 0, "rate_limited": 0}
+        self._rate: dict[int, tuple[float, float]] = {}  # rule index -> (tokens, when)
 
     # -- the daemon's side: never blocks on a hook, never raises --------------
 
@@ -115,12 +119,30 @@ class HookRunner:
                 if rule.cooldown > 0 and not self._cool(rule, fp, status, now):
                     self._counts["suppressed"] += 1
                     continue
+                if self.rate_per_min and not self._rate_ok(rule, now):
+                    # Cooldowns are per alert series: thousands of runs alerting at once
+                    # (a flood, a broken sweep) would each start the program.
+                    self._counts["rate_limited"] += 1
+                    if self._counts["rate_limited"] == 1:
+                        log.warning("hook %r: over %d starts a minute, further alerts for it "
+                                    "are counted, not run (status: hooks.rate_limited)",
+                                    rule.name, self.rate_per_min)
+                    continue
                 while len(self._ready) + len(self._delayed) >= self.queue_max:
                     self._drop_oldest()
                 self._seq += 1
                 self._ready.append(_Job(rule, alert, self._seq))
                 self._cv.notify()
             self._spawn_workers()
+
+    def _rate_ok(self, rule: Rule, now: float) -> bool:
+        """A token bucket per rule: ``rate_per_min`` starts a minute after as many at once."""
+        cap = float(self.rate_per_min or 0)
+        tokens, t0 = self._rate.get(rule.index, (cap, now))
+        tokens = min(cap, tokens + (now - t0) * cap / 60.0)
+        ok = tokens >= 1.0
+        self._rate[rule.index] = (tokens - 1.0 if ok else tokens, now)
+        return ok
 
     def _cool(self, rule: Rule, fp: str, status: str, now: float) -> bool:
         """True (and remember now) if this rule may run again for this alert series."""

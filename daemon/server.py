@@ -28,6 +28,7 @@ from grokwatch import wire
 from grokwatch.daemon import api, paths
 from grokwatch.daemon.alert import Alert
 from grokwatch.daemon.auth import AuthError, Curve, check_endpoints
+from grokwatch.daemon.hooks import RATE_PER_MIN as HOOK_RATE_PER_MIN
 from grokwatch.daemon.hooks import HookRunner
 from grokwatch.daemon.ingest import Ingest, Limits
 from grokwatch.daemon.publisher import Publisher
@@ -183,7 +184,7 @@ class Daemon:
         except AuthError as e:
             raise DaemonError(str(e)) from None
         self.curve: Curve | None = None
-        self.hooks = HookRunner(self._rules())
+        self.hooks = HookRunner(self._rules(), rate_per_min=HOOK_RATE_PER_MIN)
         db_existed = Path(cfg.db).exists()
         try:
             self._lock_all()

@@ -766,3 +766,19 @@ def test_a_reconnecting_probe_takes_its_routing_id_over(daemon):
             b.close()
     finally:
         a.close()
+
+
+def test_a_flood_of_alerting_runs_cannot_start_a_hook_thousands_of_times(tmp_path):
+    from grokwatch.daemon.hookrules import parse_rules
+    from grokwatch.daemon.hooks import HookRunner
+
+    rules = parse_rules({"hook": [{"on": "*", "exec": ["true"], "cooldown": 300}]})
+    r = HookRunner(rules, rate_per_min=60, queue_max=10_000)
+    try:
+        for i in range(3_000):  # each its own fingerprint: cooldown does not help
+            r.submit({"run": f"nan-{i}", "kind": "diverged", "status": "firing", "step": 1})
+        st = r.stats()
+        assert st["rate_limited"] == 3_000 - 60
+        assert st["queued"] + st["running"] + st["ok"] + st["failed"] <= 60
+    finally:
+        r.close(2.0)
