@@ -47,7 +47,7 @@ class Limits:
     new_runs_burst: int = 1_000  # ... after a burst of this many (a sweep starting)
     sessions_per_run: int = 256  # probe sessions (restarts, ranks) one run may have
     metrics_per_run: int = 1_024  # scalar names per run
-    metrics_total: int = 250_000  # scalar names over all runs
+    metrics_total: int = 100_000  # scalar names over all runs (each ring up to 12 KiB)
     arrays_per_run: int = 64  # spectrum + points names per run
     array_bytes_per_run: int = 16 << 20  # latest arrays held per run
     array_bytes_total: int = 256 << 20  # latest arrays held over all runs
