@@ -39,6 +39,8 @@ def register(sub: Any) -> None:
                    help="allow binding non-loopback tcp:// addresses (they need CURVE keys)")
     p.add_argument("--insecure-tcp", action="store_true",
                    help="plain tcp:// on loopback, no CURVE (any local user can connect)")
+    p.add_argument("--max-runs", type=int, default=None, metavar="N",
+                   help="runs held at most (default 20,000; new ones beyond are refused)")
     p.add_argument("--durability", choices=("normal", "full"), default="normal",
                    help="normal: an ack survives a daemon crash; full: also a power loss "
                         "(SQLite synchronous=FULL, slower commits) (default %(default)s)")
@@ -75,6 +77,11 @@ def cmd_daemon(args: argparse.Namespace) -> int:
                  db=args.db if args.db is not None else paths.default_db_path(),
                  hooks=hooks, lost_after=args.lost_after, allow_remote=args.allow_remote,
                  insecure_tcp=args.insecure_tcp, durability=args.durability)
+    if args.max_runs is not None:
+        if args.max_runs < 1:
+            print("grokwatch: --max-runs must be at least 1", file=sys.stderr)
+            return 1
+        cfg.limits.runs = args.max_runs
     if args.metrics_port is not None:
         from grokwatch.daemon.prometheus import MAX_SCALARS, MetricsConfig
         if not 0 <= args.metrics_port <= 65535 or args.metrics_max_runs < 1:

@@ -782,3 +782,17 @@ def test_a_flood_of_alerting_runs_cannot_start_a_hook_thousands_of_times(tmp_pat
         assert st["queued"] + st["running"] + st["ok"] + st["failed"] <= 60
     finally:
         r.close(2.0)
+
+
+def test_max_runs_flag(start_daemon):
+    h = start_daemon(args=["--max-runs", "2"])
+    d = Dealer(h.ingest, b"gw-max")
+    try:
+        for i in range(3):
+            d.send(f"m{i}", 1, [wire.hello(1, host="h", pid=1)])
+        d.acks()
+    finally:
+        d.close()
+    st = h.request("status")["status"]
+    assert st["runs"] == 2 and st["rejected"] == {"runs_total": 1}
+    assert st["limits"]["runs"] == 2
