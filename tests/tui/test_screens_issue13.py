@@ -158,9 +158,11 @@ async def test_row_does_not_vanish_after_coming_back_from_the_alerts_view(utc):
 
 
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
-@pytest.mark.parametrize("keys", [[], ["enter"], ["space", "down", "space", "c"], ["a"],
-                                  ["question_mark"]], ids=["runs", "detail", "compare",
-                                                           "alerts", "help"])
+@pytest.mark.parametrize("keys", [[], ["enter"], ["enter", "pagedown", "pagedown"],
+                                  ["space", "down", "space", "c"], ["a"], ["question_mark"],
+                                  ["p"]],
+                         ids=["runs", "detail", "detail-scrolled", "compare", "alerts", "help",
+                              "phases"])
 async def test_ascii_mode_draws_only_ascii(utc, size, keys):
     """Item 6: no `▔` (or any other non-ASCII glyph) with --ascii."""
     lines = await screen(keys, size, ascii=True)
