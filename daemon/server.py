@@ -375,6 +375,9 @@ class Daemon:
         log.info("store writable again after %.1f s (%d retries): acking resumes",
                  time.time() - self.store_error_since, self.store_retries)
         self.store_error = None
+        t = time.time()
+        for rs in self.ingest.runs.values():  # we were not listening: no run was silent
+            rs.last_heard = max(rs.last_heard, t)
         self._store_alert("resolved", "the store is writable again")
 
     def _store_alert(self, status: str, summary: str) -> None:
@@ -522,6 +525,8 @@ class Daemon:
         return self.shutdown()
 
     def _tick(self, now: float) -> None:
+        if self.store_error is not None:
+            return  # not reading frames meanwhile: silence is ours, not the runs'
         # A tenth of the runs every 100 ms: each run once a second, and with 20,000
         # runs no single pass holds the loop (acks) for long.
         ing = self.ingest

@@ -525,7 +525,7 @@ def test_disk_full_keeps_the_daemon_up_and_loses_nothing(start_daemon, tmp_path)
                       capture_output=True).returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     try:
-        h = start_daemon(args=["--db", str(mnt / "g.db")])
+        h = start_daemon(args=["--db", str(mnt / "g.db")], lost_after=2.0)
         p = Probe("full", endpoint=h.ingest, capacity=20_000)
         try:
             names = {f"metric_{j:02d}": 0.5 for j in range(60)}
@@ -545,6 +545,7 @@ def test_disk_full_keeps_the_daemon_up_and_loses_nothing(start_daemon, tmp_path)
             out = subprocess.run([sys.executable, "-m", "grokwatch", "status", "--api", h.api],
                                  capture_output=True, text=True, timeout=60).stdout
             assert "STORE ERROR" in out and "not acking" in out, out
+            time.sleep(3.0)  # past --lost-after: the daemon is not reading, so no run is silent
             # Space again: the daemon resumes on its own and stores everything.
             subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
             wait_for(lambda: h.request("status")["status"]["store_error"] is None, timeout=30)
@@ -553,6 +554,7 @@ def test_disk_full_keeps_the_daemon_up_and_loses_nothing(start_daemon, tmp_path)
             p.close(10.0)
         alerts = h.request("snapshot")["alerts"]
         assert any(a["kind"] == "store_error" and a["status"] == "resolved" for a in alerts)
+        assert not [a for a in alerts if a["kind"] in ("stalled", "lost")], alerts
         h.stop()
         steps = [q for _, q, k in stored(mnt / "g.db", "full") if k == "scalars"]
         assert len(steps) == n and len(set(steps)) == n
