@@ -33,7 +33,7 @@ class Alert:
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.run, self.kind)
+        return fingerprint(self.run, self.kind, (self.labels or {}).get("session"))
 
     def to_wire(self) -> messages.Alert:
         """The alert as the map clients, hooks and the store see (:func:`messages.alert`)."""

@@ -254,8 +254,11 @@ def rfc3339(t: float) -> str:
     return d.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def fingerprint(run: str, kind: str) -> str:
-    """Stable id of an alert series: same run and kind, same fingerprint."""
+def fingerprint(run: str, kind: str, session: Any = None) -> str:
+    """Stable id of an alert series: same run and kind (and session, for a rerun's
+    alerts: ``labels.session`` 2, 3...), same fingerprint."""
+    if session not in (None, 1):
+        kind = f"{kind}\x00session {session}"
     return hashlib.sha1(f"{run}\x00{kind}".encode()).hexdigest()[:16]
 
 
@@ -263,8 +266,9 @@ def alert(*, run: str, step: int, t: float, kind: str, summary: str, status: str
           evidence: dict[str, Any] | None = None,
           labels: dict[str, Any] | None = None) -> Alert:
     """The alert map clients, hooks and the store see."""
+    fp = fingerprint(run, kind, (labels or {}).get("session"))
     return {"run": run, "step": step, "time": rfc3339(t), "t": t, "kind": kind,
-            "status": status, "fingerprint": fingerprint(run, kind), "summary": summary,
+            "status": status, "fingerprint": fp, "summary": summary,
             "evidence": evidence if evidence is not None else {},
             "labels": labels if labels is not None else {}}
 

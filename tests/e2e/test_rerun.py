@@ -61,6 +61,8 @@ async def test_rerun_is_a_new_session_of_the_run(start_daemon):
     check_view(daemon)
     alerts = [a for a in daemon.request("alerts")["alerts"] if a["kind"] == "memorized"]
     assert [a["labels"].get("session", 1) for a in alerts] == [1, 2, 3]
+    # Each session's alerts are their own series (hooks' cooldown is per fingerprint).
+    assert len({a["fingerprint"] for a in alerts}) == 3
     # The store keeps all three sessions' records.
     rows = daemon.request("export", run="same", metric="val_acc")["rows"]
     assert len(rows) == 3 * STEPS
