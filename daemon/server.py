@@ -44,6 +44,7 @@ DRAIN_BUDGET_S = 0.02  # ... or this much time, so commits and clients are never
 HOOK_DRAIN_INTERVAL = 0.1
 TICK_INTERVAL = 1.0
 TICK_SLICES = 10  # the runs are ticked a slice at a time (see Daemon._tick)
+STALL_S = 5.0  # a loop pass longer than this moves every run's silence clock on
 API_SLICE_S = 0.01  # API work per drain before the duty cycle applies ...
 API_BACKOFF = 3.0  # ... then requests wait this many times as long as the work took
 RECENT_ALERTS = 1_000  # alerts and hook events kept in memory for snapshots
@@ -168,6 +169,7 @@ class Daemon:
         self.loop_ms: collections.deque[float] = collections.deque(maxlen=2_000)
         self.loop_iters = 0
         self._tick_part = 0
+        self._last_tick_mono = 0.0
         self._api_idle_at = 0.0  # API requests wait until then (see _drain_api)
         self.internal_errors = 0
         self.loop_errors: collections.Counter[str] = collections.Counter()
@@ -527,6 +529,14 @@ class Daemon:
     def _tick(self, now: float) -> None:
         if self.store_error is not None:
             return  # not reading frames meanwhile: silence is ours, not the runs'
+        gap, self._last_tick_mono = now - (self._last_tick_mono or now), now
+        if gap > STALL_S:
+            # The loop itself stood still (a slow disk, a huge request): whatever the
+            # runs sent meanwhile waits in the sockets; do not call them silent for it.
+            for rs in self.ingest.runs.values():
+                rs.last_heard += gap
+            log.warning("the loop stood still for %.1f s; silence clocks moved on by as much",
+                        gap)
         # A tenth of the runs every 100 ms: each run once a second, and with 20,000
         # runs no single pass holds the loop (acks) for long.
         ing = self.ingest
