@@ -161,7 +161,7 @@ class Probe:
         """Whether a connection to the daemon is up right now."""
         return self._sender is not None and self._sender.connected
 
-    def log(self, step: int, values: Any = None, /, **scalars: Any) -> None:
+    def log(self, step: Any = None, values: Any = None, /, **scalars: Any) -> None:
         """Record scalars at ``step``: floats, ints, numpy scalars or 0-d tensors,
         as keywords or as a mapping (``probe.log(step, {"training/accuracy": acc})``);
         names given to ``Probe(names=...)`` are renamed on the way.
@@ -169,6 +169,8 @@ class Probe:
         A value that is not a number, or a bad name, is counted as an error and
         left out; this never raises.
         """
+        if step is None and "step" in scalars:  # log(step=5, ...) as before
+            step = scalars.pop("step")
         if values is not None:
             try:
                 scalars = {**values, **scalars}

@@ -81,3 +81,15 @@ def test_names_argument_is_checked_up_front():
         Probe("x", endpoint="ipc:///nonexistent/x", names=["train_acc"])
     with pytest.raises(ValueError, match="names"):
         Probe("x", endpoint="ipc:///nonexistent/x", names={"a": 3})
+
+
+def test_log_takes_a_mapping_and_still_takes_step_as_a_keyword(tmp_path):
+    pr = Probe("x", endpoint=f"ipc://{tmp_path}/none", close_timeout=0.1)
+    try:
+        pr.log(step=5, train_acc=1.0)  # as before the mapping argument
+        pr.log(6, {"training/accuracy": 0.5}, val_acc=0.1)
+        assert pr.errors == 0
+        pr.log(7, "not a mapping")  # counted, never raised
+        assert pr.errors == 1
+    finally:
+        pr.close()
