@@ -172,11 +172,15 @@ def cmd_phases(args: argparse.Namespace) -> int:
     elif args.output is not None:
         return _image(d, args.sweep, args.output)
     else:
-        print(f"{args.sweep}: phase by {d.x} (across) and {d.y} (up); onset step after the "
-              "letter")
+        print(f"{args.sweep}: {header(d)}")
         print(diagram.text(d))
         print(diagram.LEGEND)
     return 0
+
+
+def header(d: diagram.Diagram) -> str:
+    axes = d.x if d.y == diagram.ONE_ROW else f"{d.x} (across) and {d.y} (up)"
+    return f"phase by {axes}; onset step after the letter"
 
 
 COLORS = {"C": "#4caf50", "G": "#c040c0", "M": "#e0b030", "X": "#f08030", "D": "#e03030",
@@ -210,7 +214,7 @@ def _image(d: diagram.Diagram, title: str, path: Path) -> int:
     ax.set_xticks(range(nx), [diagram.fmt(v) for v in d.xs])
     ax.set_yticks(range(ny), [diagram.fmt(v) for v in d.ys])
     ax.set_xlabel(d.x)
-    ax.set_ylabel(d.y)
+    ax.set_ylabel("" if d.y == diagram.ONE_ROW else d.y)
     ax.set_title(f"{title}: phases")
     used = sorted({c.letter for c in d.cells.values()})
     names = dict(zip("CGMXD?FS", ("comprehension", "grokking", "memorization", "confusion",
@@ -258,8 +262,7 @@ def print_diagram(api: str, sweep: str, out: Any) -> diagram.Diagram | None:
         print(f"grokwatch demo: could not read the diagram: {e}", file=out)
         return None
     if d is not None:
-        print(f"\n{sweep}: phase by {d.x} (across) and {d.y} (up); onset step after the letter",
-              file=out)
+        print(f"\n{sweep}: {header(d)}", file=out)
         print(diagram.text(d), file=out)
         print(diagram.LEGEND, file=out, flush=True)
     return d

@@ -142,7 +142,7 @@ def text(d: Diagram, *, onset: bool = True) -> str:
     """The grid as text: ``y`` down the side (largest at the top), ``x`` along the bottom."""
     w = max([len(fmt(v)) for v in d.xs] + [6 if onset else 1]) + 1
     lw = max([len(fmt(v)) for v in d.ys] + [len(d.y)])
-    lines = [f"{d.y:>{lw}}"]
+    lines = [f"{d.y:>{lw}}"] if d.y != ONE_ROW else []
     for yv in reversed(d.ys):
         row = []
         for xv in d.xs:

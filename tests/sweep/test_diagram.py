@@ -38,7 +38,7 @@ def test_newest_run_wins_a_cell_and_one_axis_is_a_row():
     assert d.y == diagram.ONE_ROW and d.xs == [0.0, 9.0]
     cell = d.cells[(0.0, "")]
     assert (cell.run, cell.others) == ("new", 1)
-    assert diagram.text(d, onset=False).splitlines()[1].split()[-2:] == ["G", "X"]
+    assert diagram.text(d, onset=False).splitlines()[0].split()[-2:] == ["G", "X"]
     # keys that do not vary are no axes; nothing varies: no diagram
     assert diagram.candidate_axes(runs) == ["wd"]
     assert diagram.build([run("a", "grokking", wd=1.0)]) is None
