@@ -6,6 +6,7 @@ on) through the real command: its own daemon, the sweep runner, the daemon's lab
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -32,10 +33,13 @@ def test_demo_spec_is_the_example_toml():
 def test_demo_sweep_draws_the_phase_diagram(tmp_path: Path):
     sock = tempfile.mkdtemp(prefix="gwds-")  # short ipc paths, mode 0700
     eps = {k: f"ipc://{sock}/{k}" for k in ("ingest", "pub", "api")}
-    r = subprocess.run(
-        ["nice", "-n", "10", *GROKWATCH, "demo", "--sweep", "--fast", "--headless",
-         "--jobs", "2", "--ingest", eps["ingest"], "--pub", eps["pub"], "--api", eps["api"]],
-        capture_output=True, text=True, timeout=400)
+    try:
+        r = subprocess.run(
+            ["nice", "-n", "10", *GROKWATCH, "demo", "--sweep", "--fast", "--headless",
+             "--jobs", "2", "--ingest", eps["ingest"], "--pub", eps["pub"], "--api", eps["api"]],
+            capture_output=True, text=True, timeout=400)
+    finally:
+        shutil.rmtree(sock, ignore_errors=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     out = r.stdout
     assert "wd-frac: phase by weight_decay (across) and frac (up)" in out, out[-2000:]
