@@ -70,3 +70,30 @@ async def test_late_connect_shows_whole_history_and_every_alert(daemon):
             for a in alerts:
                 assert ALERT_MARKS.get(a["kind"], "?") in marks, (a["kind"], lane)
             await pilot.press("q")
+
+
+async def test_connected_live_the_rows_still_start_at_step_0(daemon):
+    """Watching from the start: after 1,200 points the TUI still holds the run from
+    step 0 (its series thin, they no longer forget the oldest points)."""
+    import asyncio
+
+    app = GrokwatchApp(api=daemon.api, pub=daemon.pub, heartbeat_timeout=10.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        t0 = time.monotonic()
+        while not app.model.connected and time.monotonic() - t0 < 10:
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+        snaps = app.model.snapshots
+        await asyncio.to_thread(grokking_run, daemon.ingest, "live")
+        t0 = time.monotonic()
+        while True:
+            rv = app.model.runs.get("live")
+            if rv is not None and rv.state == "finished" and "train_acc" in rv.series \
+                    and rv.series["train_acc"].last_step == STEPS - EVERY:
+                break
+            assert time.monotonic() - t0 < 20, rv and rv.summary
+            await pilot.pause(0.1)
+        # Live updates (or, after a re-snapshot, the whole history): from step 0 either way.
+        st = rv.series["train_acc"].step_array()
+        assert st[0] == 0 and np.all(np.diff(st) > 0), (st[:3], app.model.snapshots - snaps)
+        await pilot.press("q")
