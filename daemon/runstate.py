@@ -145,6 +145,22 @@ class Session:
         return sum(hi - lo + 1 for lo, hi in self.holes)
 
 
+def _thin_pending(p: tuple[list[int], list[float]]) -> None:
+    """Bring unpublished points under ``PENDING_CAP`` by keeping an even spread (the
+    first and the newest always), not the newest only: a burst (a fast run, a resend
+    after a reconnect) then reaches live clients as its whole span at a coarser
+    step, where cutting it left them without its start (the TUI's rows began part
+    way across)."""
+    steps, vals = p
+    n = len(steps)
+    stride = -(-n // (PENDING_CAP // 2))
+    keep = list(range(0, n, stride))
+    if keep[-1] != n - 1:
+        keep.append(n - 1)
+    steps[:] = [steps[i] for i in keep]
+    vals[:] = [vals[i] for i in keep]
+
+
 class RunState:
     """Everything the daemon holds in memory about one run."""
 
@@ -232,12 +248,12 @@ class RunState:
             last[name] = vals[-1]
             p = pend.get(name)
             if p is None:
-                pend[name] = (steps[-PENDING_CAP:], vals[-PENDING_CAP:])
+                p = pend[name] = (list(steps), list(vals))
             else:
                 p[0].extend(steps)
                 p[1].extend(vals)
-                if len(p[0]) > PENDING_CAP:
-                    del p[0][:-PENDING_CAP], p[1][:-PENDING_CAP]
+            if len(p[0]) > PENDING_CAP:
+                _thin_pending(p)
 
     @property
     def series(self) -> dict[str, Series]:

@@ -95,3 +95,25 @@ def test_history_snapshot_brings_every_stored_alert_and_the_client_keeps_them(tm
             assert kinds[0] == "memorized" and len(kinds) == 100
     finally:
         store.close()
+
+
+def test_a_burst_reaches_live_clients_as_its_whole_span():
+    """More points between two updates than an update carries (a fast run, a resend):
+    the update keeps an even spread from the first to the newest, not the newest only."""
+    from grokwatch.daemon.runstate import PENDING_CAP
+
+    rs = RunState("burst", 1)
+    for step in range(0, 12_000, 10):
+        rs.add_scalars(step, {"train_acc": step / 12_000})
+    upd = rs.take_update()
+    st = upd["series"]["train_acc"]["steps"]
+    assert st[0] == 0 and st[-1] == 11_990 and len(st) <= PENDING_CAP
+    assert all(b > a for a, b in zip(st, st[1:]))
+    # A second burst into a pending update already part full: still first to newest.
+    for step in range(12_000, 14_000, 10):
+        rs.add_scalars(step, {"train_acc": 1.0})
+    rs.fold()
+    for step in range(14_000, 20_000, 10):
+        rs.add_scalars(step, {"train_acc": 1.0})
+    st = rs.take_update()["series"]["train_acc"]["steps"]
+    assert st[0] == 12_000 and st[-1] == 19_990 and len(st) <= PENDING_CAP
