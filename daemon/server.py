@@ -49,7 +49,7 @@ API_SLICE_S = 0.01  # API work per drain before the duty cycle applies ...
 API_BACKOFF = 3.0  # ... then requests wait this many times as long as the work took
 RECENT_ALERTS = 1_000  # alerts and hook events kept in memory for snapshots
 SHUTDOWN_DRAIN_S = 2.0
-INGEST_RCVHWM = 128  # frames queued per connection before libzmq stops reading it
+INGEST_RCVHWM = 32  # frames queued per connection before libzmq stops reading it
 STORE_RETRY_S = (0.1, 5.0)  # first and longest wait between commit retries after an error
 
 
@@ -282,7 +282,7 @@ class Daemon:
         # Just above the frame cap, so frames a little over it are seen and counted as
         # oversized; libzmq cuts a peer that sends anything larger before it is queued.
         self.ingest_sock.setsockopt(zmq.MAXMSGSIZE, self.cfg.max_frame + 4096)
-        # A short queue per connection: at most ~128 MiB of junk waits per peer while the
+        # A short queue per connection: at most ~32 MiB of junk waits per peer while the
         # loop is busy; an honest probe keeps its records (unacked) until it can send.
         self.ingest_sock.setsockopt(zmq.RCVHWM, INGEST_RCVHWM)
         # A probe that reconnects (same random routing id) before its old connection is
