@@ -119,3 +119,25 @@ def test_features_of_a_hidden_layer_have_no_readout_and_are_measured_as_given():
     h = torch.randn(40, 64)
     obs = observe_all(m, {"features": h, "labels": torch.arange(40) % 13})
     assert "features.class_sep" in obs.scalars and "features.readout_sep" not in obs.scalars
+
+
+def test_due_says_when_observe_measures_and_callables_run_only_then(router):
+    from grokwatch.probe import Probe
+
+    calls = []
+
+    def feats():
+        calls.append(1)
+        return np.random.default_rng(len(calls)).standard_normal((20, 4))
+
+    p = Probe("due", endpoint=router.endpoint, every=10)
+    try:
+        due = [s for s in range(35) if p.due(s) and (p.observe(s, features=feats,
+                                                              labels=np.arange(20) % 3) or True)]
+        assert due == [0, 10, 20, 30] and len(calls) == 4
+        for s in range(35, 45):
+            p.observe(s, features=feats, labels=np.arange(20) % 3)  # due at 40 only
+        assert len(calls) == 5 and p.errors == 0
+    finally:
+        p.close(timeout=0)
+    assert not p.due(50)  # a closed probe measures nothing
