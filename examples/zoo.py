@@ -59,6 +59,7 @@ class ZooConfig:
     observe_every: int = 10
     until_val: float | None = 0.95  # stop extra_steps after val acc first reaches this
     extra_steps: int = 40
+    shuffle_labels: bool = False  # control: train on permuted labels (memorize, never generalize)
 
     @property
     def tokens(self) -> bool:
@@ -95,6 +96,9 @@ class _Data:
             self.train, self.val = (tr.x,), (va.x,)
             self.ytr, self.yva = tr.y, va.y
             self.classes = 10
+        if cfg.shuffle_labels:
+            g = torch.Generator().manual_seed(cfg.seed + 7)
+            self.ytr = self.ytr[torch.randperm(len(self.ytr), generator=g)]
         k = min(PROBE_BATCH, len(self.yva))
         self.probe_in = tuple(x[:k] for x in self.val)  # the validation split is shuffled
         self.probe_y = self.yva[:k]
