@@ -33,7 +33,7 @@ from grokwatch.daemon.hooks import HookRunner
 from grokwatch.daemon.ingest import Ingest, Limits
 from grokwatch.daemon.publisher import Publisher
 from grokwatch.daemon.queryworker import QueryWorker
-from grokwatch.daemon.store import Store, StoreError
+from grokwatch.daemon.store import Checkpointer, Store, StoreError
 
 log = logging.getLogger("grokwatch.daemon")
 
@@ -213,6 +213,7 @@ class Daemon:
             raise
         self.publisher = Publisher(self.pub_sock)
         self.queries = QueryWorker(cfg.db)
+        self.checkpointer = Checkpointer(cfg.db)
         t0 = time.perf_counter()
         try:
             self.ingest.restore()
@@ -234,6 +235,7 @@ class Daemon:
     def _abort(self) -> None:
         """Undo a start that did not finish: sockets, their files, store, locks."""
         self.queries.close()
+        self.checkpointer.close()
         for sock in (self.ingest_sock, self.api_sock, self.pub_sock):
             sock.close(linger=0)
         if self.curve is not None:
@@ -577,6 +579,7 @@ class Daemon:
         self.commit()
         self._drain_hooks()
         self.queries.close()
+        self.checkpointer.close()
         self.hooks.close(timeout=2.0)
         self._drain_hooks()
         self.ingest.info_interval = 0.0  # write every run's summary now
@@ -620,7 +623,9 @@ class Daemon:
                            "queries": self.queries.stats()},
                 "store": {"rows": self.store.rows_written, "commits": self.store.commits,
                           "commit_ms_p50": cms[len(cms) // 2] if cms else 0.0,
-                          "commit_ms_max": cms[-1] if cms else 0.0},
+                          "commit_ms_max": cms[-1] if cms else 0.0,
+                          "checkpoints": self.checkpointer.checkpoints,
+                          "checkpoint_errors": self.checkpointer.errors},
                 "publish": {"seq": self.publisher.seq, "sent": self.publisher.sent,
                             "dropped": self.publisher.dropped},
                 "store_error": None if self.store_error is None else {
