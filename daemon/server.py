@@ -446,7 +446,7 @@ class Daemon:
                 parts = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
-            if len(parts) < 2:
+            if not 2 <= len(parts) <= 8:  # a request with its envelope; nothing to echo
                 continue
             reply = api.handle_request(self, parts[-1], parts[:-1])
             if reply is not None:  # None: answered by the query worker

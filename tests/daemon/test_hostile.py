@@ -798,3 +798,18 @@ def test_max_runs_flag(start_daemon):
     st = h.request("status")["status"]
     assert st["runs"] == 2 and st["rejected"] == {"runs_total": 1}
     assert st["limits"]["runs"] == 2
+
+
+def test_an_api_message_of_many_parts_is_dropped_not_echoed(daemon):
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(daemon.api)
+    try:
+        s.send_multipart([b"x"] * 10_000 + [wire.encode_msg({"op": "ping"})])
+        assert not s.poll(1000)  # no reply that would echo 10,000 envelope parts
+        s.send(wire.encode_msg({"op": "ping"}))
+        assert s.poll(5000) and wire.decode_msg(s.recv())["ok"]
+    finally:
+        s.close()
+        ctx.term()
