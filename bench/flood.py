@@ -190,6 +190,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--quick", action="store_true", help="a third of the flood, 8 s")
+    ap.add_argument("--only", default=None, choices=("arrays", "runs", "names", "big"),
+                    help="one flood pattern alone")
+    ap.add_argument("--snapshot-every", type=float, default=0.5, metavar="S",
+                    help="seconds between snapshot requests during the flood (0: none)")
     args = ap.parse_args()
     scale = 1 / 3 if args.quick else 1.0
     seconds = 8.0 if args.quick else args.seconds
@@ -204,12 +208,15 @@ def main() -> None:
         w.start()
         time.sleep(1.0)
         procs = [mp.Process(target=flood, args=(k, d.ingest, scale))
-                 for k in ("arrays", "runs", "names", "big")]
+                 for k in ((args.only,) if args.only else ("arrays", "runs", "names", "big"))]
         t0 = time.perf_counter()
         for p in procs:
             p.start()
         snaps = []
         while time.perf_counter() - t0 < seconds:
+            if args.snapshot_every <= 0:
+                time.sleep(0.2)
+                continue
             ts = time.perf_counter()
             try:
                 r = client.request(d.api, "snapshot", timeout=30)
@@ -217,7 +224,7 @@ def main() -> None:
                               len(r["runs"])))
             except client.DaemonUnavailable:
                 snaps.append((float("inf"), 0, 0))
-            time.sleep(0.5)
+            time.sleep(args.snapshot_every)
         for p in procs:
             p.join(60)
         stop.set()
@@ -248,7 +255,8 @@ def main() -> None:
     all_lat = sorted(lat["h1"] + lat["h2"])
     p = (lambda q: all_lat[min(len(all_lat) - 1, int(q * len(all_lat)))] * 1000) if all_lat \
         else (lambda q: float("nan"))
-    snap_t = sorted(x[0] for x in snaps)
+    snap_t = sorted(x[0] for x in snaps) or [float("nan")]
+    snaps = snaps or [(0.0, 0, 0)]
     if not watch:
         print(f"probe -> client: the watching client saw no honest update ({resnaps} snapshots)")
     else:

@@ -67,10 +67,11 @@ class Publisher:
         ``force`` publishes every dirty run (before a snapshot, so the snapshot
         and the stream agree). Otherwise at most ``budget`` runs per call, taken
         round-robin, so with very many busy runs each is updated less often
-        instead of the daemon spending its time publishing. Runs with new
-        records or arrays go before runs whose only change is their summary (a
-        decaying rate, a counter): with thousands of quiet runs dirty (a flood of
-        new runs), a streaming run's points still reach clients within ~100 ms.
+        instead of the daemon spending its time publishing. Runs streaming new
+        records or arrays go first, then runs never published yet, then runs
+        whose only change is their summary (a decaying rate, a counter): with
+        thousands of new or quiet runs dirty (a flood), a streaming run's points
+        still reach clients within ~100 ms.
         """
         now = time.monotonic() if now is None else now
         order = list(runs.values())
@@ -84,7 +85,11 @@ class Publisher:
                 "_pub_records") or rs.pend_arrays]
             rest = [rs for rs in due if rs.counters["records"] == rs.__dict__.get(
                 "_pub_records") and not rs.pend_arrays]
-            due = (data + rest)[:budget]
+            # Streams already on screen first, then runs never published (a burst of a
+            # thousand new runs must not hold up the ones being watched).
+            streams = [rs for rs in data if rs.last_pub > 0]
+            new = [rs for rs in data if rs.last_pub <= 0]
+            due = (streams + new + rest)[:budget]
             self._rr = (self._rr + budget) % len(order)
         for rs in due:
             self.run_update(rs)
