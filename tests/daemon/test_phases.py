@@ -21,14 +21,22 @@ def test_slow_real_data_run_is_grokking_as_omnigrok_calls_it():
     # the digits run of issue 12: val 0.41 at the fit (6,670), 0.5 soon after, 0.9 at 8x
     vals = [(6670, 0.41), (9000, 0.5), (13000, 0.6), (30000, 0.8), (42688, 0.9), (43000, 0.91)]
     assert classify(facts(6670, vals[:2])) == "comprehension"  # too early to tell
-    assert classify(facts(6670, vals[:3])) == "comprehension"  # 13,000 < 2 x 6,670
-    assert classify(facts(6670, vals[:4])) == "grokking"  # past 2x the fit, still short of 0.9
+    assert classify(facts(6670, vals[:3])) == "comprehension"  # 13,000 < 4 x 6,670
+    assert classify(facts(6670, vals[:4])) == "grokking"  # past 4x the fit, still short of 0.9
     assert classify(facts(6670, vals)) == "grokking"
 
 
-def test_validation_generalizing_within_twice_the_fit_is_comprehension():
+def test_the_zoo_digits_run_reaches_half_only_after_twice_the_fit():
+    assert classify(facts(2100, [(2100, 0.245), (4840, 0.5), (6000, 0.65)])) == "grokking"
+
+
+def test_validation_generalizing_within_four_times_the_fit_is_comprehension():
     vals = [(300, 0.3), (400, 0.7), (500, 0.92), (510, 0.95)]
     assert classify(facts(300, vals)) == "comprehension"
+    # the fast comprehension preset: fit at 20, val 0.5 at 30, 0.9 held at 50 (2.5x)
+    assert classify(facts(20, [(20, 0.3), (30, 0.6), (40, 0.92), (50, 0.95)])) \
+        == "comprehension"
+    assert classify(facts(20, [(20, 0.3), (30, 0.6), (90, 0.92), (100, 0.95)])) == "grokking"
 
 
 def test_classic_grokking_and_memorization():
