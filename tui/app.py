@@ -182,7 +182,10 @@ class GrokwatchApp(App[None]):
                  heartbeat_timeout: float = 3.0) -> None:
         super().__init__()
         self.api, self.pub, self.ascii = api, pub, ascii
-        self.endpoint_label = f"pub {pub} api {api}"
+        # The default endpoints live in this user's private runtime folder, whose path
+        # (uid, XDG_RUNTIME_DIR) says nothing useful: name them, show any other endpoint.
+        default = api == wire.DEFAULT_API and pub == wire.DEFAULT_PUB
+        self.endpoint_label = "local daemon" if default else f"pub {pub} api {api}"
         self.model = Model()
         self.view = "runs"
         self.selected: str | None = None  # the run the detail view shows
