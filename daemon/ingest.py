@@ -424,40 +424,24 @@ class Ingest:
         return rs
 
     def _apply(self, peer: bytes, frame: wire.Frame, data: bytes, now: float) -> None:
-        rs = self.runs.get(frame.run)
-        if rs is None:
-            rs = self._new_run(peer, frame.run)
-        rs.counters["frames"] += 1
-        sess = rs.sessions.get(frame.sid)
-        if sess is None:
-            sess = rs.sessions[frame.sid] = Session()
-            self._owners[(rs.run_id, frame.sid)] = peer  # the session belongs to its opener
+        """Apply one checked frame: its records to the run, the store batch and the detector."""
+        rs, sess = self._enter(peer, frame, now)
         alerts = self.alerts
         det = self._detector_of(rs)
-        if rs.silenced:
-            rs.silenced = False
-            last = frame.recs[-1] if frame.recs else None
-            alerts += self._det(rs, "on_resume", rs.info["step"], last.t if last else now)
-        if rs.info["state"] == "lost":
-            rs.info["state"] = "live"
-        rs.last_heard = now
         resend = bool(frame.recs) and frame.recs[0].seq <= sess.hi
         gaps0 = sess.gaps
-        rid = rs.run_id
-        sid = frame.sid
+        rid, sid = rs.run_id, frame.sid
         rows = self._chunks.get((rid, sid))
         if rows is None:
             rows = self._chunks[(rid, sid)] = []
         start_len = len(rows)
-        new = 0
-        dups = 0
+        new = dups = 0
         for rec in frame.recs:
             if not sess.accept(rec.seq, now):
                 dups += 1
                 continue
             new += 1
-            kind = rec.kind
-            if kind == SCALARS:
+            if rec.kind == SCALARS:  # the hot path stays inline
                 vals = rec.vals
                 self._add_names(frame.run, vals)
                 rows.append((rec.seq, KIND_CODES[SCALARS], rec.step, rec.t, vals))
@@ -468,26 +452,8 @@ class Ingest:
                     out = self._detector_failed(rs, "on_scalars", e)
                 if out:
                     alerts += self._label(rs, out)
-            elif kind == HELLO:
-                h = rec.hello
-                rows.append((rec.seq, KIND_CODES[HELLO], None, rec.t, h))
-                if rs.info["sid"] not in (None, sid):  # a rerun: a new session of the run
-                    rs.new_session()
-                rs.info.update(host=h["host"], pid=h["pid"], config=h["config"],
-                               modulus=h["modulus"], start=h["start"], sid=sid, step=0)
-                rs.info["state"] = "live"
-                det = rs.detector = self._detector(rs, h)
-            elif kind in (SPECTRUM, POINTS):
-                packed = rec.packed  # stored and published as it came: never unpacked
-                self._add_array(frame.run, f"{kind}:{rec.name}", rec.nbytes)
-                rows.append((rec.seq, KIND_CODES[kind], rec.step, rec.t,
-                             {"name": rec.name, "arr": packed}))
-                rs.set_array(kind, rec.name, rec.step, packed)
-            else:  # bye
-                rows.append((rec.seq, KIND_CODES[BYE], None, rec.t, None))
-                if rs.info["sid"] in (None, sid):  # only the run's current session ends it
-                    rs.info["state"] = "finished"
-                    alerts += self._det(rs, "on_bye", rs.info["step"], rec.t)
+            else:
+                det = self._other_record(rs, frame.run, sid, rec, rows, det)
             rs.info["last_t"] = rec.t
         if new:
             if not dups and data:  # all new: keep the frame's own bytes, skip re-encoding
@@ -499,7 +465,67 @@ class Ingest:
                 rs.info["sid"] = sid
             if not self._first_pending:
                 self._first_pending = time.monotonic()
-        # Seqs that can no longer arrive become counted gaps (see runstate).
+        self._settle_seqs(rs, sess, frame, resend, gaps0, now)
+        if det.phase != rs.phase or det.onset_step != rs.onset_step:
+            rs.phase, rs.onset_step = det.phase, det.onset_step
+        rs.count_records(new)
+        self._n_pending += new
+        rs.counters["duplicates"] += dups
+        self.records += new
+        self.duplicates += dups
+        rs.dirty = True
+        self._dirty_runs.add(frame.run)
+        self._touched[(peer, frame.run, sid)] = None
+
+    def _enter(self, peer: bytes, frame: wire.Frame, now: float) -> tuple[RunState, Session]:
+        """The frame's run and session (created on first sight), heard from now."""
+        rs = self.runs.get(frame.run)
+        if rs is None:
+            rs = self._new_run(peer, frame.run)
+        rs.counters["frames"] += 1
+        sess = rs.sessions.get(frame.sid)
+        if sess is None:
+            sess = rs.sessions[frame.sid] = Session()
+            self._owners[(rs.run_id, frame.sid)] = peer  # the session belongs to its opener
+        if rs.silenced:
+            rs.silenced = False
+            last = frame.recs[-1] if frame.recs else None
+            self.alerts += self._det(rs, "on_resume", rs.info["step"], last.t if last else now)
+        if rs.info["state"] == "lost":
+            rs.info["state"] = "live"
+        rs.last_heard = now
+        return rs, sess
+
+    def _other_record(self, rs: RunState, run: str, sid: int, rec: wire.Record, rows: list,
+                      det: Any) -> Any:
+        """A hello, array or bye record; returns the run's detector (a hello makes a new one)."""
+        kind = rec.kind
+        if kind == HELLO:
+            h = rec.hello
+            rows.append((rec.seq, KIND_CODES[HELLO], None, rec.t, h))
+            if rs.info["sid"] not in (None, sid):  # a rerun: a new session of the run
+                rs.new_session()
+            rs.info.update(host=h["host"], pid=h["pid"], config=h["config"],
+                           modulus=h["modulus"], start=h["start"], sid=sid, step=0)
+            rs.info["state"] = "live"
+            rs.detector = self._detector(rs, h)
+            return rs.detector
+        if kind in (SPECTRUM, POINTS):
+            packed = rec.packed  # stored and published as it came: never unpacked
+            self._add_array(run, f"{kind}:{rec.name}", rec.nbytes)
+            rows.append((rec.seq, KIND_CODES[kind], rec.step, rec.t,
+                         {"name": rec.name, "arr": packed}))
+            rs.set_array(kind, rec.name, rec.step, packed)
+            return det
+        rows.append((rec.seq, KIND_CODES[BYE], None, rec.t, None))
+        if rs.info["sid"] in (None, sid):  # only the run's current session ends it
+            rs.info["state"] = "finished"
+            self.alerts += self._det(rs, "on_bye", rs.info["step"], rec.t)
+        return det
+
+    def _settle_seqs(self, rs: RunState, sess: Session, frame: wire.Frame, resend: bool,
+                     gaps0: int, now: float) -> None:
+        """Seqs that can no longer arrive become counted gaps (see runstate); drops, errors."""
         seqs = [r.seq for r in frame.recs]
         sess.close_between(seqs)
         if resend:
@@ -517,17 +543,7 @@ class Ingest:
             rs.counters["gaps"] += gaps_inc
         if gaps_inc or dropped_inc:
             t = frame.recs[-1].t if frame.recs else now
-            alerts += self._det(rs, "on_drop", rs.info["step"], t, gaps_inc, dropped_inc)
-        if det.phase != rs.phase or det.onset_step != rs.onset_step:
-            rs.phase, rs.onset_step = det.phase, det.onset_step
-        rs.count_records(new)
-        self._n_pending += new
-        rs.counters["duplicates"] += dups
-        self.records += new
-        self.duplicates += dups
-        rs.dirty = True
-        self._dirty_runs.add(frame.run)
-        self._touched[(peer, frame.run, sid)] = None
+            self.alerts += self._det(rs, "on_drop", rs.info["step"], t, gaps_inc, dropped_inc)
 
     def _det(self, rs: RunState, method: str, *args: Any) -> list[Alert]:
         """Call one detector method; its alerts labelled, its exceptions logged and counted."""
