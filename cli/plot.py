@@ -22,7 +22,7 @@ import numpy as np
 from grokwatch import wire
 from grokwatch.cli.daemon import env_api
 from grokwatch.wire import messages
-from grokwatch.wire.names import NULL_SUFFIX
+from grokwatch.wire.names import NULL_SUFFIX, TRAIN_ACC, VAL_ACC
 
 INSTALL_HINT = "grokwatch plot needs matplotlib: pip install 'grokwatch[plot]'"
 ALERT_COLORS = {"memorized": "#c9a000", "onset": "#c000c0", "generalized": "#20a020",
@@ -91,7 +91,7 @@ def load_run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _panels(series: dict[str, Any]) -> list[tuple[str, list[str]]]:
-    acc = [n for n in ("train_acc", "val_acc") if n in series]
+    acc = [n for n in (TRAIN_ACC, VAL_ACC) if n in series]
     loss = [n for n in ("train_loss", "val_loss") if n in series]
     struct = sorted(n for n in series if "." in n and n.rsplit(".", 1)[1].startswith("fourier_")
                     and not n.endswith((NULL_SUFFIX, ".fourier_key")))  # key: an index

@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,44 +157,12 @@ def _parse_rule(t: dict[str, Any], i: int, source: str, base_dir: Path | None) -
     if not isinstance(name, str) or not name.strip():
         raise bad("name", "must be a non-empty string")
 
-    if "on" not in t:
-        raise bad("on", 'missing (alert kinds, or "*" for all)')
-    on = t["on"]
-    kinds = [on] if isinstance(on, str) else on
-    if not isinstance(kinds, list) or not kinds or not all(isinstance(k, str) for k in kinds):
-        raise bad("on", 'must be a kind, a list of kinds, or "*"')
-    for k in kinds:
-        if k != "*" and k not in ALERT_KINDS:
-            raise bad("on", f"unknown alert kind {k!r} (kinds: {', '.join(ALERT_KINDS)}, *)")
-    on_t = ("*",) if "*" in kinds else tuple(dict.fromkeys(kinds))
-
-    runs = t.get("runs", "*")
-    globs = [runs] if isinstance(runs, str) else runs
-    if not isinstance(globs, list) or not globs or not all(
-            isinstance(g, str) and g for g in globs):
-        raise bad("runs", "must be a glob string (or a list of them)")
-
+    on_t = _parse_on(t, bad)
+    globs = _parse_runs(t, bad)
     status = t.get("status", "firing")
     if status not in RULE_STATUSES:
         raise bad("status", f"must be one of {', '.join(RULE_STATUSES)}, got {status!r}")
-
-    if "exec" not in t:
-        raise bad("exec", "missing (an argv list, e.g. [\"/path/to/script\", \"{run}\"])")
-    argv = t["exec"]
-    if isinstance(argv, str):
-        raise bad("exec", "must be an argv list, not a shell string")
-    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-        raise bad("exec", "must be a non-empty list of strings")
-    if any("\x00" in a for a in argv):
-        raise bad("exec", "contains a NUL byte")
-    prog = argv[0]
-    if not prog or PLACEHOLDER.search(prog):
-        raise bad("exec", "the program (first item) must be fixed, not empty or a placeholder")
-    if _shell_script_placeholder(argv):
-        raise bad("exec", "a {run}/{kind}/{step} placeholder with a shell or interpreter in "
-                          "the argv could run data as code; call your script directly "
-                          "(it gets the placeholder as \"$1\") or read $GROKWATCH_RUN")
-    argv = [_resolve_program(prog, base_dir, bad), *argv[1:]]
+    argv = _parse_exec(t, base_dir, bad)
 
     timeout = _number(t, "timeout", 30.0, bad, positive=True)
     if timeout > MAX_TIMEOUT:
@@ -216,6 +185,57 @@ def _parse_rule(t: dict[str, Any], i: int, source: str, base_dir: Path | None) -
     return Rule(name=name, index=i, on=on_t, runs=tuple(globs), status=status,
                 exec=tuple(argv), timeout=timeout, cooldown=cooldown, retries=retries,
                 backoff=backoff, env=dict(env))
+
+# Builds a one-line error naming the rule and the field.
+Bad = Callable[[str, str], Exception]
+
+
+def _parse_on(t: dict[str, Any], bad: Bad) -> tuple[str, ...]:
+    """The rule's alert kinds ("*" for all)."""
+    if "on" not in t:
+        raise bad("on", 'missing (alert kinds, or "*" for all)')
+    on = t["on"]
+    kinds = [on] if isinstance(on, str) else on
+    if not isinstance(kinds, list) or not kinds or not all(isinstance(k, str) for k in kinds):
+        raise bad("on", 'must be a kind, a list of kinds, or "*"')
+    for k in kinds:
+        if k != "*" and k not in ALERT_KINDS:
+            raise bad("on", f"unknown alert kind {k!r} (kinds: {', '.join(ALERT_KINDS)}, *)")
+    on_t = ("*",) if "*" in kinds else tuple(dict.fromkeys(kinds))
+    return on_t
+
+
+def _parse_runs(t: dict[str, Any], bad: Bad) -> list[str]:
+    """The rule's run globs."""
+    runs = t.get("runs", "*")
+    globs = [runs] if isinstance(runs, str) else runs
+    if not isinstance(globs, list) or not globs or not all(
+            isinstance(g, str) and g for g in globs):
+        raise bad("runs", "must be a glob string (or a list of them)")
+    return globs
+
+
+def _parse_exec(t: dict[str, Any], base_dir: Path | None, bad: Bad) -> list[str]:
+    """The rule's argv: a list, a fixed program, no placeholder a shell could run as code."""
+    if "exec" not in t:
+        raise bad("exec", "missing (an argv list, e.g. [\"/path/to/script\", \"{run}\"])")
+    argv = t["exec"]
+    if isinstance(argv, str):
+        raise bad("exec", "must be an argv list, not a shell string")
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise bad("exec", "must be a non-empty list of strings")
+    if any("\x00" in a for a in argv):
+        raise bad("exec", "contains a NUL byte")
+    prog = argv[0]
+    if not prog or PLACEHOLDER.search(prog):
+        raise bad("exec", "the program (first item) must be fixed, not empty or a placeholder")
+    if _shell_script_placeholder(argv):
+        raise bad("exec", "a {run}/{kind}/{step} placeholder with a shell or interpreter in "
+                          "the argv could run data as code; call your script directly "
+                          "(it gets the placeholder as \"$1\") or read $GROKWATCH_RUN")
+    argv = [_resolve_program(prog, base_dir, bad), *argv[1:]]
+    return argv
+
 
 
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "fish",
@@ -259,7 +279,7 @@ def _number(t: dict[str, Any], fld: str, default: float, bad: Any, *, positive: 
     return float(v)
 
 
-def _resolve_program(prog: str, base_dir: Path | None, bad: Any) -> str:
+def _resolve_program(prog: str, base_dir: Path | None, bad: Bad) -> str:
     # Checked at load time so that a typo stops the daemon at start, not at 3 a.m.
     if "/" in prog:
         p = Path(os.path.expanduser(prog))

@@ -38,22 +38,25 @@ from typing import Any
 
 from grokwatch.daemon.changepoint import ShiftDetector, TurnDetector, WindowSlope
 from grokwatch.wire.names import (
+    CLASS_SEP,
     FOURIER_CONC,
     FOURIER_ENTROPY,
     FOURIER_GINI,
     FOURIER_IPR,
     FOURIER_TOPK,
+    READOUT_ALIGN,
+    READOUT_SEP,
     WEIGHT_NORM,
 )
 
 STRUCTURE_METRICS = (FOURIER_IPR, FOURIER_CONC)
 # Class geometry of a fixed (held-out) batch, each a ratio to its exact chance level (about
 # 1): through the model's readout when the probe found it, else of the features as given.
-GEOMETRY_METRICS = ("readout_sep", "class_sep")
+GEOMETRY_METRICS = (READOUT_SEP, CLASS_SEP)
 # Standardized true-class logit of the same batch (chance 0): the readout must point the
 # batch at its own classes, not merely cluster it (a label-shuffled run's readout clusters
 # held-out digits by class as weight decay shrinks it, pointing them nowhere).
-ALIGN_METRIC = "readout_align"
+ALIGN_METRIC = READOUT_ALIGN
 # Aggregate-spectrum statistics that agree by turning towards more structure (entropy
 # is watched as log(1 - H) so that every one of them rises).
 CORROBORATING = (FOURIER_ENTROPY, FOURIER_TOPK, FOURIER_GINI)
@@ -160,7 +163,7 @@ class OnsetFusion:
         for name, v in vals.items():
             metric = name.rpartition(".")[2]
             if metric in GEOMETRY_METRICS:
-                if metric == "class_sep" and name.rpartition(".")[0] + ".readout_sep" in vals:
+                if metric == CLASS_SEP and name.rpartition(".")[0] + "." + READOUT_SEP in vals:
                     continue  # the readout's view is the one watched
                 det = self.geo.get(name)
                 if det is None:
@@ -225,7 +228,7 @@ class OnsetFusion:
 
     def _aligned(self, name: str, metric: str, vals: dict[str, float]) -> bool:
         """The readout gate of a class-geometry signal (none for features without a readout)."""
-        if metric != "readout_sep":
+        if metric != READOUT_SEP:
             return True
         aname = name.rpartition(".")[0] + "." + ALIGN_METRIC
         turn = self.align.get(aname)
@@ -250,7 +253,7 @@ class OnsetFusion:
                 ev["ratio_vs_memorization"] = math.exp(ev["move_from_extreme"])
                 aname = name.rpartition(".")[0] + "." + ALIGN_METRIC
                 if aname in self.align:
-                    ev["readout_align"] = self.align[aname].evidence()
+                    ev[READOUT_ALIGN] = self.align[aname].evidence()
             else:
                 ev = self.struct[name].evidence()
                 ev["ratio_vs_memorization"] = math.exp(ev["excess"])
