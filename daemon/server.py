@@ -232,12 +232,10 @@ class Daemon:
             log.info("restored %d runs from %s in %.2f s", len(self.ingest.runs), cfg.db,
                      time.perf_counter() - t0)
 
-    def _abort(self) -> None:
-        """Undo a start that did not finish: sockets, their files, store, locks."""
-        self.queries.close()
-        self.checkpointer.close()
+    def _close_io(self, linger: int) -> None:
+        """Close the sockets, the authenticator, the context and the store; unlink ipc files."""
         for sock in (self.ingest_sock, self.api_sock, self.pub_sock):
-            sock.close(linger=0)
+            sock.close(linger=linger)
         if self.curve is not None:
             self.curve.stop()
         self.ctx.term()
@@ -249,6 +247,12 @@ class Daemon:
                     p.unlink()
                 except OSError:
                     pass
+
+    def _abort(self) -> None:
+        """Undo a start that did not finish: sockets, their files, store, locks."""
+        self.queries.close()
+        self.checkpointer.close()
+        self._close_io(linger=0)
         self.close_early()
 
     def _rules(self) -> list:
@@ -585,20 +589,8 @@ class Daemon:
         self.ingest.info_interval = 0.0  # write every run's summary now
         self.commit()
         self.publisher.flush_runs(self.ingest.runs, force=True)
-        for s in (self.ingest_sock, self.api_sock, self.pub_sock):
-            s.close(linger=200)
-        if self.curve is not None:
-            self.curve.stop()
-        self.ctx.term()
-        self.store.close()
         # Sockets first, while the locks still keep another daemon off these paths.
-        for ep in (self.cfg.ingest, self.cfg.pub, self.cfg.api):
-            p = paths.ipc_path(ep)
-            if p is not None:
-                try:
-                    p.unlink()
-                except OSError:
-                    pass
+        self._close_io(linger=200)
         for lk in self._locks:
             lk.release()
         log.info("stopped: %d records in %d frames stored", self.ingest.records,
