@@ -169,9 +169,7 @@ class OnsetFusion:
                 if det is None:
                     # From its lowest value since memorization: a memorizing network's
                     # held-out separation often dips after the fit before structure forms.
-                    det = self.geo[name] = TurnDetector(
-                        effect=p.geo_effect, warmup=p.warmup, z=p.corr_z, hold=p.hold,
-                        sd_floor=p.sd_floor_frac * p.geo_effect)
+                    det = self.geo[name] = self._turn(p.geo_effect)
                 det.update(_log(v))
                 if det.active and self._aligned(name, metric, vals):
                     geo_active.append(name)
@@ -192,9 +190,7 @@ class OnsetFusion:
                 x = _log(1.0 - v) if metric == FOURIER_ENTROPY else _log(v)
                 turn = self.corr.get(name)
                 if turn is None:
-                    turn = self.corr[name] = TurnDetector(
-                        effect=p.corr_effect, warmup=p.warmup, z=p.corr_z, hold=p.hold,
-                        sd_floor=p.sd_floor_frac * p.corr_effect)
+                    turn = self.corr[name] = self._turn(p.corr_effect)
                 turn.update(x)
                 if turn.active:
                     self.agree_at[name] = i
@@ -234,15 +230,19 @@ class OnsetFusion:
         turn = self.align.get(aname)
         return turn is not None and turn.active
 
+    def _turn(self, effect: float) -> TurnDetector:
+        """A turn detector for one statistic, its noise floor a share of the effect it watches."""
+        p = self.p
+        return TurnDetector(effect=effect, warmup=p.warmup, z=p.corr_z, hold=p.hold,
+                            sd_floor=p.sd_floor_frac * effect)
+
     def _update_align(self, vals: dict[str, float]) -> None:
         p = self.p
         for name, v in vals.items():
             if name.rpartition(".")[2] == ALIGN_METRIC:
                 turn = self.align.get(name)
                 if turn is None:
-                    turn = self.align[name] = TurnDetector(
-                        effect=p.align_effect, warmup=p.warmup, z=p.corr_z, hold=p.hold,
-                        sd_floor=p.sd_floor_frac * p.align_effect)
+                    turn = self.align[name] = self._turn(p.align_effect)
                 turn.update(v)
 
     def _evidence(self, step: int, struct: list[str], agree: list[str]) -> dict[str, Any]:
