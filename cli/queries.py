@@ -10,6 +10,8 @@ import math
 import sqlite3
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,15 +79,28 @@ def _request(args: argparse.Namespace, op: str, **kw: Any) -> dict | None:
     return None
 
 
-def _open_ro(path: Path):
+@contextmanager
+def _store_ro(path: Path) -> Iterator[Any]:
+    """The store at ``path``, opened read-only, closed on the way out."""
     from grokwatch.daemon.store import open_store
-    return open_store(path, readonly=True)
+    st = open_store(path, readonly=True)
+    try:
+        yield st
+    finally:
+        st.close()
 
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    from grokwatch.daemon.store import StoreError  # lazy: `grokwatch runs` stays light
+    return (StoreError, sqlite3.Error)
+
+
+def _store_err(e: BaseException) -> int:
+    return _err(str(e).splitlines()[0])
 
 
 def _summaries_from_store(path: Path, pat: str) -> list[dict]:
-    st = _open_ro(path)
-    try:
+    with _store_ro(path) as st:
         out = []
         for name, info in st.load_runs().items():
             if not fnmatch.fnmatchcase(name, pat):
@@ -98,8 +113,6 @@ def _summaries_from_store(path: Path, pat: str) -> list[dict]:
                 phase=info.get("phase", STARTING), onset_step=info.get("onset_step"),
                 last=info.get("last", {}), rate=0.0, counters=info.get("counters", {})))
         return out
-    finally:
-        st.close()
 
 
 def _fmt(v: Any) -> str:
@@ -112,12 +125,11 @@ def _fmt(v: Any) -> str:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """List runs from the daemon, or from a store with ``--db``."""
-    from grokwatch.daemon.store import StoreError
     if args.db is not None:
         try:
             runs = _summaries_from_store(args.db, args.run)
-        except (StoreError, sqlite3.Error) as e:
-            return _err(str(e).splitlines()[0])
+        except _store_errors() as e:
+            return _store_err(e)
     else:
         reply = _request(args, "runs", run=args.run)
         if reply is None:
@@ -143,16 +155,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def _store_status(args: argparse.Namespace) -> int:
     """What a store holds, without a daemon: its runs and alerts."""
-    from grokwatch.daemon.store import StoreError
     try:
         runs = _summaries_from_store(args.db, "*")
-        st = _open_ro(args.db)
-        try:
+        with _store_ro(args.db) as st:
             alerts = st.load_alerts()
-        finally:
-            st.close()
-    except (StoreError, sqlite3.Error) as e:
-        return _err(str(e).splitlines()[0])
+    except _store_errors() as e:
+        return _store_err(e)
     if args.json:
         print(_dumps({"db": str(args.db), "runs": len(runs), "alerts": len(alerts)}))
         return 0
@@ -213,18 +221,14 @@ def _names_hint(runs: list[dict]) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Print a run's scalars as JSON lines (default) or CSV."""
-    from grokwatch.daemon.store import StoreError
     if args.db is not None:
         try:
-            st = _open_ro(args.db)
-            try:
+            with _store_ro(args.db) as st:
                 if args.run not in st.run_names():
                     return _err(f"no run named {args.run!r} in {args.db}")
                 rows: Any = list(st.export_rows(args.run, args.metric))
-            finally:
-                st.close()
-        except (StoreError, sqlite3.Error) as e:
-            return _err(str(e).splitlines()[0])
+        except _store_errors() as e:
+            return _store_err(e)
     else:
         reply = _request(args, "export", run=args.run, metric=args.metric)
         if reply is None:
@@ -277,21 +281,17 @@ def _print_hook(h: dict, as_json: bool) -> None:
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     """Print stored alerts (and hook events); with ``--follow`` stream new ones."""
-    from grokwatch.daemon.store import StoreError
     if args.kind is not None and args.kind not in ALERT_KINDS:
         print(f"grokwatch: no alert kind {args.kind!r}; the kinds are: "
               f"{', '.join(ALERT_KINDS)}", file=sys.stderr)
         return 2
     if args.db is not None:
         try:
-            st = _open_ro(args.db)
-            try:
+            with _store_ro(args.db) as st:
                 alerts = st.load_alerts(args.run, args.kind)
                 hooks = st.load_hook_events(args.run)
-            finally:
-                st.close()
-        except (StoreError, sqlite3.Error) as e:
-            return _err(str(e).splitlines()[0])
+        except _store_errors() as e:
+            return _store_err(e)
     else:
         reply = _request(args, "alerts", run=args.run, kind=args.kind)
         if reply is None:
