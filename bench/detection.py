@@ -29,6 +29,13 @@ onsets, median lead fraction >= 0.6 (>= 0.75 on cyclic MLPs).
     python bench/detection.py --quick    # 4 runs (quadratic MLP, digits), about two minutes
     python bench/detection.py --save /tmp/zoo.json     # also keep every exported series
     python bench/detection.py --replay /tmp/zoo.json   # re-score saved series offline
+    python bench/detection.py --replay /tmp/zoo.json --margin   # and how close controls came
+
+A grokking run is scored only when validation accuracy reaches 0.5 after
+memorization within its budget (else there is nothing to lead); the others are
+listed as unscored, never counted as hits or misses. ``--margin`` scales every
+onset threshold by a factor f < 1 and reports the largest f at which a control
+fires: the margin between the worst control and the thresholds.
 
 ``--replay`` feeds the saved series through the daemon's ``RunDetector`` (as
 ``grokwatch replay`` does) instead of training: a change to the detector is
@@ -168,9 +175,11 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma-separated run names (default all)")
     ap.add_argument("--save", type=Path, help="write the exported series and alerts here (JSON)")
     ap.add_argument("--replay", type=Path, help="score series saved by --save; no training")
+    ap.add_argument("--margin", action="store_true",
+                    help="with --replay: the threshold factor at which the worst control fires")
     args = ap.parse_args()
     if args.replay:
-        return replay(args.replay, args.only)
+        return replay(args.replay, args.only, args.margin)
     from grokwatch import client
 
     runs = [(n, c) for n, c in ZOO if (not args.quick or n in QUICK)
@@ -244,7 +253,8 @@ def main() -> int:
     return 0
 
 
-def score(name: str, cfg: dict[str, Any], rows: list[dict]) -> dict[str, Any]:
+def score(name: str, cfg: dict[str, Any], rows: list[dict],
+          params: Any = None) -> dict[str, Any]:
     """One run's table entry from its exported rows, onset from a fresh RunDetector."""
     import json
 
@@ -252,7 +262,7 @@ def score(name: str, cfg: dict[str, Any], rows: list[dict]) -> dict[str, Any]:
     from grokwatch.daemon.detectors import RunDetector
 
     rows = sorted(rows, key=lambda r: (r["step"], r["t"]))
-    det = RunDetector(name)
+    det = RunDetector(name, onset_params=params)
     onset = None
     for _kind, step, t, vals in jsonl_records((json.dumps(r) for r in rows), name):
         for a in det.on_scalars(step, t, vals):
@@ -269,7 +279,39 @@ def score(name: str, cfg: dict[str, Any], rows: list[dict]) -> dict[str, Any]:
             "evidence": onset.evidence.get("evidence") if onset else None, "phase": det.phase}
 
 
-def replay(path: Path, only: str = "") -> int:
+def _scaled_params(f: float) -> Any:
+    """Onset parameters with every effect threshold multiplied by ``f``."""
+    from dataclasses import fields
+
+    from grokwatch.daemon.onset import OnsetParams
+
+    base = OnsetParams()
+    return OnsetParams(**{k.name: getattr(base, k.name) * (f if k.name.endswith("_effect") else 1)
+                          for k in fields(base)})
+
+
+def control_margin(saved: dict[str, Any]) -> None:
+    """Print, per control, the largest threshold factor f <= 1 at which it gets an onset."""
+    worst = (0.0, "")
+    for name, d in saved.items():
+        if not name.startswith("ctl-"):
+            continue
+        lo, hi = 0.0, 1.0  # fires at lo (or never above 0), not at hi
+        if score(name, d["cfg"], d["rows"], _scaled_params(1.0))["fires"]["onset"] is not None:
+            print(f"  {name}: fires at the thresholds themselves")
+            worst = max(worst, (1.0, name))
+            continue
+        for _ in range(7):
+            mid = (lo + hi) / 2
+            fired = score(name, d["cfg"], d["rows"], _scaled_params(mid))["fires"]["onset"]
+            lo, hi = (mid, hi) if fired is not None else (lo, mid)
+        print(f"  {name:18s} first gets an onset at {lo:.2f}x the thresholds")
+        worst = max(worst, (lo, name))
+    print(f"margin: the worst control ({worst[1]}) needs the thresholds at {worst[0]:.2f}x "
+          f"to fire; at 1x none does" if worst[0] < 1 else "margin: none")
+
+
+def replay(path: Path, only: str = "", margin: bool = False) -> int:
     """Score the runs saved by ``--save`` with the current detector."""
     import json
 
@@ -286,6 +328,9 @@ def replay(path: Path, only: str = "") -> int:
         table.append(r)
     report(table)
     print("onsets that differ from the saved live alerts: " + (", ".join(moved) or "none"))
+    if margin:
+        control_margin({n: d for n, d in saved.items()
+                        if not only or n in only.split(",")})
     return 0
 
 
@@ -306,9 +351,10 @@ def report(table: list[dict[str, Any]]) -> None:
         "cyclic", "transformer", "mul", "sq_add", "group", "digits"].index(f))
     print(f"\n{'family':12s}" + "".join(f" | {k + ': recall, false, median':>34s}"
                                         for k in DETECTORS))
+    unscored = [r["run"] for r in table if not r["control"] and not _scored(r)]
     for fam in [*fams, "all"]:
         rs = [r for r in table if fam in ("all", r["family"])]
-        grok = [r for r in rs if not r["control"]]
+        grok = [r for r in rs if not r["control"] and _scored(r)]
         ctl = [r for r in rs if r["control"]]
         line = f"{fam:12s}"
         for k in DETECTORS:
@@ -320,6 +366,14 @@ def report(table: list[dict[str, Any]]) -> None:
         print(line)
     print("(onset uses no validation accuracy; val>=0.1 needs it; ipr x1.5 needs a modulus. "
           "Targets: recall >= 90 %, 0 false, median >= 0.6, cyclic >= 0.75.)")
+    if unscored:
+        print("unscored (validation never reached 0.5 after memorization within the budget): "
+              + ", ".join(unscored))
+
+
+def _scored(r: dict[str, Any]) -> bool:
+    """A grokking run with something to lead: val acc 0.5 reached after memorization."""
+    return r["t_mem"] is not None and r["t_50"] is not None and r["t_50"] > r["t_mem"]
 
 
 if __name__ == "__main__":

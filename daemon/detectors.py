@@ -28,7 +28,7 @@ from grokwatch.daemon.alert import Alert
 from grokwatch.daemon.changepoint import Hold
 from grokwatch.daemon.onset import WEIGHT_NORM, Onset, OnsetParams, is_geometry
 from grokwatch.daemon.phases import PhaseFacts, classify
-from grokwatch.wire.names import GRAD_NORM, STARTING, TRAIN_ACC, TRAIN_LOSS, VAL_ACC
+from grokwatch.wire.names import GRAD_NORM, STARTING, TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_LOSS
 
 FIT_ACC = 0.99  # train accuracy that counts as fitted
 UNFIT_ACC = 0.9  # hysteresis: the episode ends only below this
@@ -115,6 +115,9 @@ class RunDetector:
         vacc = vals.get(VAL_ACC)
         if vacc is not None and math.isfinite(vacc):
             out.extend(self._on_val_acc(step, t, vacc))
+        vloss = vals.get(VAL_LOSS)
+        if vloss is not None:
+            self.onset.val_loss(vloss)
         if is_geometry(vals):
             ev = self.onset.geometry(step, vals)
             if ev is not None:

@@ -5,18 +5,29 @@
 confirmed is replayed so references start at the fit), vetoed once
 validation accuracy reaches 0.5 (an onset then would predict the past), and
 fires at most once per armed episode. Validation accuracy never triggers.
-:class:`OnsetFusion` holds the statistics; either channel fires, and the
-alert's evidence says which (``evidence``: ``class_geometry`` or
-``token_structure``):
+:class:`OnsetFusion` holds the statistics; any channel fires, and the
+alert's evidence says which (``evidence``: ``held_out_margin``,
+``class_geometry`` or ``token_structure``):
 
+* **held-out margin** (any classifier that logs ``val_loss`` and hands the probe
+  ``features``/``labels`` of a fixed held-out batch): ``P.readout_align`` (the
+  batch's mean standardized true-class logit, chance 0) has risen
+  ``margin_effect`` (0.3 of a logit sd) from its lowest since memorization,
+  **and** ``val_loss`` has fallen ``vloss_effect`` (5 %) below its highest since
+  memorization, both significant against warm-up noise and held. Either alone
+  is common in runs that never generalize: without weight decay the alignment
+  creeps up while growing logits push the validation loss up; with weight
+  decay but no signal (shuffled labels, too little data) shrinking logits
+  pull the validation loss down while nothing points at the true class. The
+  held-out argmax (validation accuracy) moves much later: the margin of the
+  true class first has to overtake the memorized answers;
 * **class geometry** (any model, any task with labels): ``P.readout_sep``, the
   ANOVA trace F ratio of a fixed (held-out) batch's logits by class (chance
   level 1 exactly, see :mod:`grokwatch.probe.geometry`), has risen
   ``geo_effect`` (x1.2) from its lowest value since memorization, held for
-  ``hold`` samples, **and** ``P.readout_align`` (the batch's mean
-  standardized true-class logit, chance 0) has risen ``align_effect`` (0.05)
-  from its own lowest: the readout must point held-out inputs at their own
-  classes, not merely cluster them. Without a readout (features of a hidden
+  ``hold`` samples, **and** ``P.readout_align`` has risen ``align_effect``
+  (0.05) from its own lowest: the readout must point held-out inputs at their
+  own classes, not merely cluster them. Without a readout (features of a hidden
   layer) ``P.class_sep`` of the features as given is watched, ungated;
 * **token structure** (a modulus and token matrices): ``log(P.fourier_ipr /
   null)`` (or ``fourier_conc``) risen x1.5 above memorization (prewhitened
@@ -46,6 +57,7 @@ from grokwatch.wire.names import (
     FOURIER_TOPK,
     READOUT_ALIGN,
     READOUT_SEP,
+    VAL_LOSS,
     WEIGHT_NORM,
 )
 
@@ -66,7 +78,9 @@ CORROBORATING = (FOURIER_ENTROPY, FOURIER_TOPK, FOURIER_GINI)
 class OnsetParams:
     """Tunables of the fusion (all relative; defaults calibrated on the workload zoo)."""
 
-    warmup: int = 4  # geometry samples after arming that form each reference
+    # Samples after arming that form each reference: few, because a quadratic MLP memorizes
+    # in 10 steps and generalizes within ~40 samples; the noise floors keep 2 samples safe.
+    warmup: int = 2
     struct_effect: float = math.log(1.5)  # rise of log(metric/null) above memorization
     corr_effect: float = math.log(1.15)  # turn of a corroborating log-statistic from its extreme
     corr_z: float = 2.0  # and that turn in warm-up noise sds (AR(1)-inflated)
@@ -80,6 +94,8 @@ class OnsetParams:
     sd_floor_frac: float = 0.25  # noise scale floor as a fraction of the effect
     geo_effect: float = math.log(1.2)  # rise of log(class separation) above memorization
     align_effect: float = 0.05  # rise of readout_align from its lowest since memorization
+    margin_effect: float = 0.3  # rise of readout_align for the held-out margin channel
+    vloss_effect: float = -math.log(0.95)  # fall of log(val_loss) from its highest since armed
 
 
 def _log(x: float) -> float:
@@ -129,6 +145,8 @@ class OnsetFusion:
         self.geo: dict[str, TurnDetector] = {}
         self.align: dict[str, TurnDetector] = {}
         self.corr: dict[str, TurnDetector] = {}
+        self.margin: dict[str, TurnDetector] = {}
+        self.vloss: TurnDetector | None = None
         self.norm: _NormTurn | None = None
         self.agree_at: dict[str, int] = {}  # corroborating signal -> sample index it last agreed
 
@@ -144,6 +162,14 @@ class OnsetFusion:
     @property
     def armed(self) -> bool:
         return self.armed_step is not None
+
+    def val_loss(self, v: float) -> None:
+        """Feed one validation loss (armed only): the held-out margin channel's corroboration."""
+        if not self.armed or self.fired or not (v > 0.0 and math.isfinite(v)):
+            return
+        if self.vloss is None:
+            self.vloss = self._turn(self.p.vloss_effect, direction=-1)
+        self.vloss.update(math.log(v))
 
     def _shift(self, effect: float) -> ShiftDetector:
         p = self.p
@@ -205,6 +231,12 @@ class OnsetFusion:
             ev = self._evidence(step, geo_active, [])
             ev["evidence"] = "class_geometry"
             return ev
+        margin_active = [n for n, t in self.margin.items() if t.active]
+        if margin_active and self.vloss is not None and self.vloss.active:
+            self.fired = True
+            ev = self._evidence(step, margin_active, [VAL_LOSS])
+            ev["evidence"] = "held_out_margin"
+            return ev
         if not struct_active:
             return None
         # Agreement must come from another statistic: the other structure metric
@@ -230,11 +262,11 @@ class OnsetFusion:
         turn = self.align.get(aname)
         return turn is not None and turn.active
 
-    def _turn(self, effect: float) -> TurnDetector:
+    def _turn(self, effect: float, direction: int = 1) -> TurnDetector:
         """A turn detector for one statistic, its noise floor a share of the effect it watches."""
         p = self.p
-        return TurnDetector(effect=effect, warmup=p.warmup, z=p.corr_z, hold=p.hold,
-                            sd_floor=p.sd_floor_frac * effect)
+        return TurnDetector(effect=effect, direction=direction, warmup=p.warmup, z=p.corr_z,
+                            hold=p.hold, sd_floor=p.sd_floor_frac * effect)
 
     def _update_align(self, vals: dict[str, float]) -> None:
         p = self.p
@@ -243,12 +275,17 @@ class OnsetFusion:
                 turn = self.align.get(name)
                 if turn is None:
                     turn = self.align[name] = self._turn(p.align_effect)
+                    self.margin[name] = self._turn(p.margin_effect)
                 turn.update(v)
+                self.margin[name].update(v)
 
     def _evidence(self, step: int, struct: list[str], agree: list[str]) -> dict[str, Any]:
         signals: dict[str, Any] = {}
         for name in struct:
-            if name in self.geo:
+            if name in self.margin and name not in self.geo:
+                ev = self.margin[name].evidence()
+                ev["rise_from_lowest"] = ev["move_from_extreme"]
+            elif name in self.geo:
                 ev = self.geo[name].evidence()
                 ev["ratio_vs_memorization"] = math.exp(ev["move_from_extreme"])
                 aname = name.rpartition(".")[0] + "." + ALIGN_METRIC
@@ -263,6 +300,10 @@ class OnsetFusion:
                 continue
             if name == WEIGHT_NORM and self.norm is not None:
                 signals[name] = self.norm.evidence()
+            elif name == VAL_LOSS and self.vloss is not None:
+                ev = self.vloss.evidence()
+                ev["ratio_vs_highest"] = math.exp(-ev["move_from_extreme"])
+                signals[name] = ev
             elif name in self.struct:
                 ev = self.struct[name].evidence()
                 ev["ratio_vs_memorization"] = math.exp(ev["excess"])
@@ -361,6 +402,10 @@ class Onset:
             if self.fusion.armed:
                 self.fusion.fired = True
 
+    def val_loss(self, vloss: float) -> None:
+        """A validation loss: never a trigger alone; it corroborates the held-out margin."""
+        self.fusion.val_loss(vloss)
+
     def geometry(self, step: int, vals: dict[str, float]) -> dict[str, Any] | None:
         """Feed one geometry record; the evidence (with ``summary``) on the record that fires."""
         if self.fusion.armed:
@@ -381,6 +426,9 @@ def describe(ev: dict[str, Any]) -> str:
     parts = []
     for name in ev["structure"]:
         s = ev["signals"][name]
+        if "rise_from_lowest" in s:
+            parts.append(f"{name} +{s['rise_from_lowest']:.2f} from its lowest (held-out margin)")
+            continue
         kind = ("class geometry of held-out features"
                 if name.rpartition(".")[2] in GEOMETRY_METRICS else "structure above its null")
         parts.append(f"{name} x{s['ratio_vs_memorization']:.2f} ({kind})")
@@ -388,6 +436,8 @@ def describe(ev: dict[str, Any]) -> str:
         s = ev["signals"][name]
         if name == WEIGHT_NORM:
             parts.append(f"weight_norm turning down (t={s['t']:.1f})")
+        elif name == VAL_LOSS:
+            parts.append(f"val_loss x{s['ratio_vs_highest']:.2f} of its highest")
         elif "ratio_vs_memorization" in s:
             if name not in ev["structure"]:
                 parts.append(f"{name} x{s['ratio_vs_memorization']:.2f}")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from grokwatch.daemon.detectors import FIT_ACC, STALL_FRACTION, RunDetector
+from grokwatch.daemon.onset import OnsetParams
 from grokwatch.daemon.phases import PHASES
 
 EVERY = 10  # steps between geometry records
@@ -380,7 +381,8 @@ def test_structure_reference_is_the_value_at_memorization():
     onset = f.first("onset")
     assert onset is not None and onset.evidence["armed_step"] == 120
     ref = onset.evidence["signals"]["neurons.fourier_ipr"]["ref"]["mean"]
-    assert ref == pytest.approx(math.log(sum([1.0, 1.02, 1.04, 1.06]) / 4), abs=2e-3)
+    first = [1.0, 1.02, 1.04, 1.06][:OnsetParams().warmup]
+    assert ref == pytest.approx(math.log(sum(first) / len(first)), abs=2e-3)
 
 
 def test_no_late_onset_once_validation_passed_half():

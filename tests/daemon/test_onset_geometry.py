@@ -93,3 +93,48 @@ def test_run_detector_fires_before_validation_and_validation_never_triggers():
         vacc = 0.01 if s < 1500 else min(1.0, 0.01 + (s - 1500) / 800)
         got = det.on_scalars(s, float(s), {"train_acc": 1.0, "val_acc": vacc, "val_loss": 1.0})
         assert all(a.kind != "onset" for a in got)
+
+
+def _margin_run(align, vloss):
+    """A fitted run fed through RunDetector: logs (val loss) and geometry every 10 steps."""
+    det = RunDetector("margin")
+    alerts = []
+    for s in range(0, 2000, 10):
+        alerts += det.on_scalars(s, float(s), {"train_acc": 1.0, "val_acc": 0.01,
+                                               "val_loss": vloss(s)})
+        alerts += det.on_scalars(s, float(s), {"features.readout_sep": 1.05,
+                                               "features.readout_align": align(s),
+                                               "weight_norm": 40.0})
+    return [a for a in alerts if a.kind == "onset"]
+
+
+def _align_rising(s):  # flat at -0.4 after the fit, +0.3 above it at step 1000
+    return -0.4 + 0.0006 * max(0, s - 500)
+
+
+def _vloss_falling(s):  # 4.0 until 600, then 5 % below its highest by ~650
+    return 4.0 * math.exp(-0.001 * max(0, s - 600))
+
+
+def test_held_out_margin_fires_when_alignment_rises_and_val_loss_falls():
+    onset = _margin_run(_align_rising, _vloss_falling)
+    assert len(onset) == 1
+    ev = onset[0].evidence
+    assert ev["evidence"] == "held_out_margin"
+    assert ev["structure"] == ["features.readout_align"] and ev["corroborating"] == ["val_loss"]
+    assert ev["signals"]["features.readout_align"]["rise_from_lowest"] >= 0.3
+    assert ev["signals"]["val_loss"]["ratio_vs_highest"] <= 0.95
+    assert 1000 <= onset[0].step <= 1040  # the alignment is the later of the two
+    assert "held-out margin" in onset[0].summary and "val_loss x0." in onset[0].summary
+
+
+def test_held_out_margin_needs_val_loss_to_fall():
+    # No weight decay: the held-out alignment creeps up while the logits grow and the
+    # validation loss keeps rising (the memorizing controls): no onset.
+    assert _margin_run(_align_rising, lambda s: 4.0 + 0.002 * s) == []
+
+
+def test_held_out_margin_needs_alignment_to_rise():
+    # Weight decay shrinking the logits of a label-shuffled run: validation loss falls
+    # towards log(classes) while the held-out alignment stays put: no onset.
+    assert _margin_run(lambda s: -0.4, _vloss_falling) == []
