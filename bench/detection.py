@@ -142,8 +142,9 @@ FRESH: list[tuple[str, dict[str, Any]]] = [
                    "seed": 3}),
     ("sq-p47-s4", {**MLP, "op": "sq_add", "modulus": 47, "frac": 0.5, "steps": 4000, "seed": 4}),
     ("ctl-sq-f.2", {**MLP, **CTL, "op": "sq_add", "modulus": 59, "frac": 0.2, "seed": 3}),
-    ("grp-D20-s3", {**MLP, "op": "D20", "modulus": 40, "steps": 4000, "seed": 3}),
-    ("grp-S4-s4", {**MLP, "op": "S4", "modulus": 24, "frac": 0.7, "steps": 5000, "seed": 4}),
+    # (10,000 steps: at 4,000 / 5,000 they had not reached val 0.5 and went unscored)
+    ("grp-D20-s3", {**MLP, "op": "D20", "modulus": 40, "steps": 10000, "seed": 3}),
+    ("grp-S4-s4", {**MLP, "op": "S4", "modulus": 24, "frac": 0.7, "steps": 10000, "seed": 4}),
     ("ctl-grp-D20-wd0", {**MLP, **CTL, "op": "D20", "modulus": 40, "weight_decay": 0.0,
                          "steps": 2500, "seed": 3}),
     ("dig-s3", {**DIG, "seed": 3}),
