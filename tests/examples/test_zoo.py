@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,9 +66,13 @@ def test_detection_bench_replays_saved_series_into_the_family_table(tmp_path):
         saved[name] = {"cfg": {**cfg, "steps": 4000}, "rows": rows, "alerts": []}
     path = tmp_path / "zoo.json"
     path.write_text(json.dumps(saved))
-    out = subprocess.run([sys.executable, str(bench), "--replay", str(path)],
+    out = subprocess.run([sys.executable, str(bench), "--replay", str(path), "--margin"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     table = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
     assert "1/1" in table["group"] and "0/1" in table["transformer"]
-    assert "class_geometry" in table["grp-D30-s0"]
+    assert "held_out_margin" in table["grp-D30-s0"]
+    # the margin: the control first fires somewhere below the thresholds, never at them
+    m = re.search(r"ctl-tf-f\.2 +first gets an onset at ([0-9.]+)x", out.stdout)
+    assert m and 0.0 <= float(m.group(1)) < 1.0, out.stdout[-1500:]
+    assert "at 1x none does" in out.stdout
