@@ -44,3 +44,35 @@ def test_a_non_finite_entry_makes_every_statistic_nan():
     x[7, 3] = np.inf
     got, sv = svd_metrics(x)
     assert all(np.isnan(v) for v in got.values()) and sv.size == 0
+
+
+def _kind(kind: str, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    g = rng.standard_normal((n, d))
+    if kind == "lowrank":
+        g = rng.standard_normal((n, 6)) @ rng.standard_normal((6, d)) + 0.3 * g
+    elif kind == "powerlaw":
+        g = g @ np.diag(np.arange(1, d + 1) ** -0.7) @ np.linalg.qr(rng.standard_normal((d, d)))[0]
+    elif kind == "spiked":
+        g = g + (rng.standard_normal((n, 2)) * [6, 3]) @ np.linalg.qr(
+            rng.standard_normal((d, 2)))[0].T
+    elif kind == "rownorm":
+        g = g * np.exp(rng.standard_normal((n, 1)))
+    return g.astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["iid", "lowrank", "powerlaw", "spiked", "rownorm"])
+def test_row_sampled_statistics_are_within_two_percent_on_every_kind(monkeypatch, kind):
+    # Issue 12: an isotropic matrix (an embedding at initialization) read 23 % low in stable
+    # rank from a plain row sample; a few heavy rows skewed everything.
+    monkeypatch.setattr(spectral, "ROW_CAP", 4096)
+    x = _kind(kind, 20_000, 192, np.random.default_rng(0))
+    want = exact(x)
+    # Where the top eigenvalue sits at the edge of a continuum (iid, rownorm), the stable rank
+    # is an edge estimate: within 2 % at 768 columns, but across seeds up to 3.4 % at 192.
+    tol = {k: 0.02 for k in want}
+    if kind in ("iid", "rownorm"):
+        tol["stable_rank"] = 0.04
+    for arr in (x, pytest.importorskip("torch").from_numpy(x)):
+        got, _ = svd_metrics(arr)
+        for k in want:
+            assert got[k] == pytest.approx(want[k], rel=tol[k]), (k, got[k], want[k])
