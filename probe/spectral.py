@@ -58,12 +58,6 @@ ROW_SEED = 0x5EED
 RITZ = 16  # at most this many top directions measured on every row (d // 16 for narrow ones)
 
 
-def sample_rows(n: int, m: int = ROW_CAP) -> np.ndarray:
-    """The fixed sorted sample of ``m`` of ``n`` row indices (constant seed: reproducible)."""
-    rng = np.random.default_rng([ROW_SEED, n])
-    return np.sort(rng.choice(n, size=m, replace=False))
-
-
 def singular_values(x: Any, ops: NumpyOps | TorchOps | None = None) -> np.ndarray:
     """Singular values (descending, float64, on the host) of the centred matrix ``x``.
 
