@@ -212,7 +212,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
     ap.add_argument("--zoo", choices=sorted(ZOOS), default="main",
-                    help="main (the tuned-on zoo), fresh (new seeds, never tuned on) or all")
+                    help="main (thresholds set on it), fresh (new seeds and moduli) or all")
     ap.add_argument("--jobs", type=int, default=2, help="trainings at once (default 2)")
     ap.add_argument("--only", default="", help="comma-separated run names (default all)")
     ap.add_argument("--save", type=Path, help="write the exported series and alerts here (JSON)")
@@ -321,31 +321,23 @@ def score(name: str, cfg: dict[str, Any], rows: list[dict],
             "evidence": onset.evidence.get("evidence") if onset else None, "phase": det.phase}
 
 
-def _scaled_params(f: float) -> Any:
-    """Onset parameters with every effect threshold multiplied by ``f``."""
-    from dataclasses import fields
-
+def control_margin(saved: dict[str, Any]) -> None:
+    """Print, per control, the largest threshold factor f <= 1 at which it gets an onset."""
     from grokwatch.daemon.onset import OnsetParams
 
     base = OnsetParams()
-    return OnsetParams(**{k.name: getattr(base, k.name) * (f if k.name.endswith("_effect") else 1)
-                          for k in fields(base)})
-
-
-def control_margin(saved: dict[str, Any]) -> None:
-    """Print, per control, the largest threshold factor f <= 1 at which it gets an onset."""
     worst = (0.0, "")
     for name, d in saved.items():
         if not name.startswith("ctl-"):
             continue
         lo, hi = 0.0, 1.0  # fires at lo (or never above 0), not at hi
-        if score(name, d["cfg"], d["rows"], _scaled_params(1.0))["fires"]["onset"] is not None:
+        if score(name, d["cfg"], d["rows"], base)["fires"]["onset"] is not None:
             print(f"  {name}: fires at the thresholds themselves")
             worst = max(worst, (1.0, name))
             continue
         for _ in range(7):
             mid = (lo + hi) / 2
-            fired = score(name, d["cfg"], d["rows"], _scaled_params(mid))["fires"]["onset"]
+            fired = score(name, d["cfg"], d["rows"], base.scaled(mid))["fires"]["onset"]
             lo, hi = (mid, hi) if fired is not None else (lo, mid)
         print(f"  {name:18s} first gets an onset at {lo:.2f}x the thresholds")
         worst = max(worst, (lo, name))

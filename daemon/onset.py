@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from grokwatch.daemon.changepoint import ShiftDetector, TurnDetector, WindowSlope
@@ -96,6 +96,11 @@ class OnsetParams:
     align_effect: float = 0.05  # rise of readout_align from its lowest since memorization
     margin_effect: float = 0.3  # rise of readout_align for the held-out margin channel
     vloss_effect: float = -math.log(0.95)  # fall of log(val_loss) from its highest since armed
+
+    def scaled(self, f: float) -> OnsetParams:
+        """These parameters with every ``*_effect`` threshold multiplied by ``f`` (margins)."""
+        return replace(self, **{k.name: getattr(self, k.name) * f for k in fields(self)
+                                if k.name.endswith("_effect")})
 
 
 def _log(x: float) -> float:
@@ -282,7 +287,7 @@ class OnsetFusion:
     def _evidence(self, step: int, struct: list[str], agree: list[str]) -> dict[str, Any]:
         signals: dict[str, Any] = {}
         for name in struct:
-            if name in self.margin and name not in self.geo:
+            if name in self.margin:
                 ev = self.margin[name].evidence()
                 ev["rise_from_lowest"] = ev["move_from_extreme"]
             elif name in self.geo:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 
 from grokwatch.daemon.onset import OnsetFusion, OnsetParams
 
@@ -100,3 +101,12 @@ def test_unarmed_fusion_ignores_everything():
     recs = [(s, {"neurons.fourier_ipr": 0.1 * 1.2 * rising(s, 0),
                  "neurons.fourier_ipr_null": 0.1}) for s in range(0, 2000, 10)]
     assert feed(f, recs) is None and f.samples == 0
+
+
+def test_scaled_params_scale_every_effect_threshold_and_nothing_else():
+    base = OnsetParams()
+    half = base.scaled(0.5)
+    for f in fields(base):
+        want = getattr(base, f.name) * (0.5 if f.name.endswith("_effect") else 1)
+        assert getattr(half, f.name) == want, f.name
+    assert half.margin_effect == 0.15 and half.warmup == base.warmup

@@ -9,7 +9,6 @@ onsets are the live ones of the recording.
 from __future__ import annotations
 
 import gzip
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -62,17 +61,11 @@ def test_controls_that_never_generalize_get_no_onset(name):
     assert [a.kind for a in alerts][:1] == ["memorized"] and det.phase == "memorization"
 
 
-def _scaled(f: float) -> OnsetParams:
-    base = OnsetParams()
-    return OnsetParams(**{k.name: getattr(base, k.name) * (f if k.name.endswith("_effect") else 1)
-                          for k in fields(base)})
-
-
 def test_the_controls_stay_quiet_with_every_threshold_at_0_8x():
     # The stated margin (README, bench/detection.py --margin): the worst control of the zoo
     # (ctl-mlp-wd0-p97) first fires at 0.77x the thresholds; at 0.67x it does.
     for name in CONTROLS:
-        _, alerts = replay(name, _scaled(0.8))
+        _, alerts = replay(name, OnsetParams().scaled(0.8))
         assert not [a for a in alerts if a.kind == "onset"], name
-    _, alerts = replay("ctl-mlp-wd0-p97", _scaled(0.67))
+    _, alerts = replay("ctl-mlp-wd0-p97", OnsetParams().scaled(0.67))
     assert [a for a in alerts if a.kind == "onset"]
