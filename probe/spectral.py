@@ -102,22 +102,20 @@ def _gram(x: Any, ops: NumpyOps | TorchOps) -> tuple[np.ndarray, dict[str, float
             x = x.astype(np.float64)
     if n > 2 * ROW_CAP:
         return _sampled(x, torch)
+    mean = _col_mean(x, torch)
     if torch is not None:
         # Block by block, summed in float64 (an upcast would copy a 50,257 x 768 matrix; one
         # float32 norm over all of it lost ~1 % and skewed the rescaled spectrum).
-        blocks = x.split(4096)
-        mean = sum(b.sum(0).to(torch.float64) for b in blocks) / n
-        total = sum(float(torch.linalg.vector_norm(b)) ** 2 for b in blocks) \
+        total = sum(float(torch.linalg.vector_norm(b)) ** 2 for b in x.split(4096)) \
             - n * float(mean.pow(2).sum())
         xs = x - mean.to(x.dtype)
         ev = ops.host(torch.linalg.eigvalsh((xs.T @ xs).to(torch.float64)))
     else:
-        mean = x.mean(0, dtype=np.float64)
         total = sum(float(np.linalg.norm(b.reshape(-1))) ** 2
                     for b in np.array_split(x, max(1, n // 4096))) - n * float(mean @ mean)
         xs = x - mean.astype(x.dtype)
         ev = np.linalg.eigvalsh((xs.T @ xs).astype(np.float64))
-    return _rescale(ev, total, 0), {}
+    return _rescale(ev, total), {}
 
 
 def _sampled(x: Any, torch: Any) -> tuple[np.ndarray, dict[str, float]]:
@@ -126,14 +124,12 @@ def _sampled(x: Any, torch: Any) -> tuple[np.ndarray, dict[str, float]]:
     k = min(RITZ, max(1, d // 16))
     h = ROW_CAP // 2
     # Centred squared row norms on every row (blocks: the centred copy of one block at a time).
+    mean = _col_mean(x, torch)
     if torch is not None:
-        # float32 sums of 4,096-row blocks, added in float64 (dtype=float64 sums are 3x slower)
-        mean = sum(b.sum(0).to(torch.float64) for b in x.split(4096)) / n
         mu = mean.to(x.dtype)
         r = torch.cat([torch.linalg.vector_norm(b - mu, dim=1) for b in x.split(4096)])
         r = _host(r) ** 2
     else:
-        mean = x.mean(0, dtype=np.float64)
         mu = mean.astype(x.dtype)
         r = np.concatenate([_sqnorms(b - mu) for b in np.array_split(x, max(1, n // 4096))])
     total = float(r.sum())
@@ -217,7 +213,15 @@ def _sampled(x: Any, torch: Any) -> tuple[np.ndarray, dict[str, float]]:
     return ev, extra
 
 
-def _rescale(ev: np.ndarray, total: float, _unused: int = 0) -> np.ndarray:
+def _col_mean(x: Any, torch: Any) -> Any:
+    """Column means in float64, on the tensor's device (torch) or as a numpy array."""
+    if torch is None:
+        return x.mean(0, dtype=np.float64)
+    # float32 sums of 4,096-row blocks, added in float64 (dtype=float64 sums are 3x slower)
+    return sum(b.sum(0).to(torch.float64) for b in x.split(4096)) / int(x.shape[0])
+
+
+def _rescale(ev: np.ndarray, total: float) -> np.ndarray:
     """Descending, clipped at 0, rescaled so the sum is the exact total (float32 Gram drift)."""
     ev = np.clip(np.asarray(ev, dtype=np.float64)[::-1], 0.0, None)
     if total > 0 and math.isfinite(total) and ev.sum() > 0:
