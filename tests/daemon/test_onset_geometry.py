@@ -138,3 +138,20 @@ def test_held_out_margin_needs_alignment_to_rise():
     # Weight decay shrinking the logits of a label-shuffled run: validation loss falls
     # towards log(classes) while the held-out alignment stays put: no onset.
     assert _margin_run(lambda s: -0.4, _vloss_falling) == []
+
+
+def test_held_out_margin_ignores_validation_losses_that_are_not_positive_numbers():
+    # Zero or negative losses (an MSE at 0, a logged sentinel) are skipped, never taken as a
+    # fall from the highest: with nothing else to corroborate, no onset. (A NaN or inf loss
+    # never gets here: the run detector calls that divergence.)
+    bad = [0.0, -1.0]
+    assert _margin_run(_align_rising, lambda s: bad[(s // 10) % 2]) == []
+    # and they do not disturb a real falling loss around them
+    onset = _margin_run(_align_rising, lambda s: 0.0 if s % 50 == 0 else _vloss_falling(s))
+    assert len(onset) == 1 and onset[0].evidence["evidence"] == "held_out_margin"
+    # the fusion itself skips non-finite losses too
+    fusion = OnsetFusion()
+    fusion.arm(0)
+    for v in (math.nan, math.inf, -math.inf):
+        fusion.val_loss(v)
+    assert fusion.vloss is None
